@@ -1,0 +1,80 @@
+//! What a store keeps for one session.
+
+use serde_json::{Map, Value};
+
+use time::OffsetDateTime;
+
+use crate::expiry::Expiry;
+use crate::id::StorageKey;
+
+/// The data of a session: a JSON object with string keys.
+pub type Data = Map<String, Value>;
+
+/// One session as a store keeps it.
+///
+/// Times are UTC with millisecond precision; a store must read back exactly
+/// what it was given. `expires_at` never exceeds `deadline`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// SHA-256 of the session id; the store's primary key.
+    pub key: StorageKey,
+    /// The session's values.
+    pub data: Data,
+    /// 1 when created, one more on every successful save.
+    pub version: u64,
+    /// When the session was created.
+    pub created_at: OffsetDateTime,
+    /// When the session dies unless it is used again.
+    pub expires_at: OffsetDateTime,
+    /// When the session dies however busy it is (absolute lifetime); a
+    /// touch never moves `expires_at` past it.
+    pub deadline: OffsetDateTime,
+    /// The logged-in user, for "log out everywhere".
+    pub principal: Option<String>,
+    /// This session's own expiry policy ("remember me"), if it has one.
+    pub expiry: Option<Expiry>,
+}
+
+impl Record {
+    /// Whether the record is dead at `now`.
+    ///
+    /// A record is live strictly before `expires_at`: at the expiry
+    /// millisecond itself it is gone.
+    #[must_use]
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        self.expires_at <= now
+    }
+
+    /// The data serialized as a JSON object, for stores that keep text.
+    #[must_use]
+    pub fn data_json(&self) -> String {
+        // A map of JSON values always serializes.
+        serde_json::to_string(&self.data).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    /// Parses stored JSON text back into data.
+    ///
+    /// # Errors
+    ///
+    /// Returns the JSON error when the text is not a JSON object.
+    pub fn parse_data(text: &str) -> Result<Data, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The expiry override serialized as JSON, if any.
+    #[must_use]
+    pub fn expiry_json(&self) -> Option<String> {
+        self.expiry
+            .as_ref()
+            .and_then(|expiry| serde_json::to_string(expiry).ok())
+    }
+
+    /// Parses a stored expiry override.
+    ///
+    /// # Errors
+    ///
+    /// Returns the JSON error when the text is not a stored expiry.
+    pub fn parse_expiry(text: Option<&str>) -> Result<Option<Expiry>, serde_json::Error> {
+        text.map(serde_json::from_str).transpose()
+    }
+}

@@ -1,0 +1,733 @@
+//! The per-request session handle.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+
+use crate::changes::{Change, Contents, UpdateFn};
+use crate::config::SessionConfig;
+use crate::error::{Error, StoreError};
+use crate::expiry::{CookieLifetime, Expiry};
+use crate::id::{Id, StorageKey};
+use crate::record::Record;
+use crate::store::{CreateOutcome, SaveOutcome, Store, TouchOutcome};
+
+/// How many fresh ids `commit` tries before giving up on collisions.
+const ID_ATTEMPTS: u32 = 8;
+
+/// What the response must do with the session cookie after a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Commit {
+    /// Leave the cookie as it is (or send none).
+    Unchanged,
+    /// Send the cookie for `id`.
+    Set {
+        /// The session id the cookie must carry.
+        id: Id,
+        /// `Some` for a persistent cookie: what is left of the session.
+        max_age: Option<Duration>,
+    },
+    /// Send a removal cookie: the session is gone.
+    Removed,
+}
+
+/// One request's view of a session.
+///
+/// Cheap to clone; clones share state. Nothing is read from the store until
+/// the first call that needs the session, so a handler that never uses it
+/// costs no store traffic. Values are copies: changing a value you read
+/// changes nothing until you `insert` it (or use [`Session::update`]).
+///
+/// # Concurrent requests
+///
+/// The handle records what the handler changed. If another request saved
+/// the session in between, [`Session::commit`] reloads it, replays those
+/// changes onto the fresh data (re-running each `update` function on the
+/// fresh value) and saves again. Writes to different keys and `update`s of
+/// one key are never lost; a `delete` (logout) wins over a concurrent save.
+/// An `insert` of a value computed from an earlier read is last writer
+/// wins for that key: use [`Session::update`] for read-modify-write.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    config: Arc<SessionConfig>,
+    candidates: Vec<Id>,
+    /// `None` until the first call that needs the session.
+    state: Mutex<Option<Box<Loaded>>>,
+}
+
+struct Loaded {
+    /// The id of the live session, if there is one.
+    id: Option<Id>,
+    /// The record as loaded or as last written.
+    base: Option<Record>,
+    /// The contents as the handler sees them now.
+    contents: Contents,
+    /// What the handler changed, in order.
+    log: Vec<Change>,
+    /// A new id was asked for.
+    cycle: bool,
+    /// Records to delete when committing.
+    doomed: Vec<StorageKey>,
+    /// `delete` was called on a live session.
+    destroyed: bool,
+    /// `commit` ran: later changes would be lost.
+    finished: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("store", &self.inner.store)
+            .field("cookies", &self.inner.candidates.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A handle for one request.
+    ///
+    /// `candidates` are the ids the request's cookies carried, in order; the
+    /// first that names a live session is used.
+    #[must_use]
+    pub fn new(store: Arc<dyn Store>, config: Arc<SessionConfig>, candidates: Vec<Id>) -> Self {
+        let inner = Inner {
+            store,
+            config,
+            candidates,
+            state: Mutex::new(None),
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The value under `key`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session cannot be loaded;
+    /// [`Error::Deserialize`] when the value has another shape than `T`
+    /// (other keys stay readable).
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        let value = self.get_value(key).await?;
+
+        value
+            .map(|value| T::deserialize(value))
+            .transpose()
+            .map_err(|source| Error::Deserialize {
+                key: key.to_owned(),
+                source,
+            })
+    }
+
+    /// The raw JSON value under `key`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session cannot be loaded.
+    pub async fn get_value(&self, key: &str) -> Result<Option<Value>, Error> {
+        let state = self.loaded().await?;
+        Ok(state.contents.data.get(key).cloned())
+    }
+
+    /// Stores `value` under `key`.
+    ///
+    /// Inserting a value equal to the current one changes nothing and
+    /// causes no write.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serialize`] when `value` does not serialize;
+    /// [`Error::Store`] when the session cannot be loaded;
+    /// [`Error::Finished`] after the session was committed.
+    pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
+        let value = serde_json::to_value(value).map_err(|source| Error::Serialize {
+            key: key.to_owned(),
+            source,
+        })?;
+
+        let mut loaded = self.writable().await?;
+        if loaded.contents.data.get(key) == Some(&value) {
+            return Ok(());
+        }
+        loaded.record(Change::Set(key.to_owned(), value))?;
+        Ok(())
+    }
+
+    /// Removes `key` and returns the value it had.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session cannot be loaded;
+    /// [`Error::Finished`] after the session was committed.
+    pub async fn remove(&self, key: &str) -> Result<Option<Value>, Error> {
+        let mut loaded = self.writable().await?;
+
+        let old = loaded.contents.data.get(key).cloned();
+        if old.is_some() {
+            loaded.record(Change::Remove(key.to_owned()))?;
+        }
+        Ok(old)
+    }
+
+    /// Replaces the value under `key` with `f(old value)` and returns it.
+    ///
+    /// If a concurrent request saved first, `f` runs again on the fresh
+    /// value before this request saves, so counters and carts lose nothing.
+    /// `f` may therefore run more than once and should have no side effects.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Deserialize`] when the current value is not a `T`;
+    /// [`Error::Serialize`] when the new one does not serialize;
+    /// [`Error::Store`] and [`Error::Finished`] as for
+    /// [`insert`](Self::insert).
+    pub async fn update<T, F>(&self, key: &str, f: F) -> Result<T, Error>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+        F: Fn(Option<T>) -> T + Send + Sync + 'static,
+    {
+        let owned = key.to_owned();
+        let update: UpdateFn = Arc::new(move |old: Option<&Value>| {
+            let old = old
+                .map(T::deserialize)
+                .transpose()
+                .map_err(|source| Error::Deserialize {
+                    key: owned.clone(),
+                    source,
+                })?;
+            serde_json::to_value(f(old)).map_err(|source| Error::Serialize {
+                key: owned.clone(),
+                source,
+            })
+        });
+
+        let mut loaded = self.writable().await?;
+        let new = loaded.record(Change::Update(key.to_owned(), update))?;
+
+        let new = new.unwrap_or(Value::Null);
+        T::deserialize(new).map_err(|source| Error::Deserialize {
+            key: key.to_owned(),
+            source,
+        })
+    }
+
+    /// Removes every value; the session itself stays.
+    ///
+    /// # Errors
+    ///
+    /// As for [`remove`](Self::remove).
+    pub async fn clear(&self) -> Result<(), Error> {
+        let mut loaded = self.writable().await?;
+
+        if !loaded.contents.data.is_empty() {
+            loaded.record(Change::Clear)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces all of the session's data with `value`, which must
+    /// serialize to a JSON object (the `session.set(object)` call).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotAnObject`] when `value` is not an object;
+    /// otherwise as for [`insert`](Self::insert).
+    pub async fn set<T: Serialize>(&self, value: T) -> Result<(), Error> {
+        let value = serde_json::to_value(value).map_err(|source| Error::Serialize {
+            key: String::new(),
+            source,
+        })?;
+        let Value::Object(data) = value else {
+            return Err(Error::NotAnObject);
+        };
+
+        let mut loaded = self.writable().await?;
+        if loaded.contents.data != data {
+            loaded.record(Change::Replace(data))?;
+        }
+        Ok(())
+    }
+
+    /// All of the session's data as one `T` (the `session.get()` call), or
+    /// `None` when there is no session.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session cannot be loaded;
+    /// [`Error::Deserialize`] when the data is not a `T`.
+    pub async fn get_all<T: DeserializeOwned>(&self) -> Result<Option<T>, Error> {
+        let loaded = self.loaded().await?;
+
+        if loaded.base.is_none() && loaded.log.is_empty() {
+            return Ok(None);
+        }
+        T::deserialize(&Value::Object(loaded.contents.data.clone()))
+            .map(Some)
+            .map_err(|source| Error::Deserialize {
+                key: String::new(),
+                source,
+            })
+    }
+
+    /// Ends the session (the `session.delete()` call): the record is
+    /// deleted and the cookie removed when the response goes out.
+    ///
+    /// Values inserted afterwards start a new session with a new id.
+    ///
+    /// # Errors
+    ///
+    /// As for [`remove`](Self::remove).
+    pub async fn delete(&self) -> Result<(), Error> {
+        let mut loaded = self.writable().await?;
+
+        if let Some(base) = loaded.base.take() {
+            loaded.doomed.push(base.key);
+            loaded.destroyed = true;
+        }
+        loaded.id = None;
+        loaded.contents = Contents::default();
+        loaded.log.clear();
+        loaded.cycle = false;
+        Ok(())
+    }
+
+    /// Gives the session a new id, keeping its data; the old id stops
+    /// working. Call it when privileges change, such as on login.
+    ///
+    /// The new record is stored before the old one is deleted. It starts a
+    /// new absolute lifetime.
+    ///
+    /// # Errors
+    ///
+    /// As for [`remove`](Self::remove).
+    pub async fn cycle_id(&self) -> Result<(), Error> {
+        self.writable().await?.cycle = true;
+        Ok(())
+    }
+
+    /// Records the logged-in user and cycles the id.
+    ///
+    /// # Errors
+    ///
+    /// As for [`remove`](Self::remove).
+    pub async fn set_principal(&self, principal: &str) -> Result<(), Error> {
+        let mut loaded = self.writable().await?;
+
+        loaded.record(Change::Principal(Some(principal.to_owned())))?;
+        loaded.cycle = true;
+        Ok(())
+    }
+
+    /// Forgets the logged-in user and cycles the id.
+    ///
+    /// # Errors
+    ///
+    /// As for [`remove`](Self::remove).
+    pub async fn clear_principal(&self) -> Result<(), Error> {
+        let mut loaded = self.writable().await?;
+
+        if loaded.contents.principal.is_some() {
+            loaded.record(Change::Principal(None))?;
+            loaded.cycle = true;
+        }
+        Ok(())
+    }
+
+    /// The logged-in user, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session cannot be loaded.
+    pub async fn principal(&self) -> Result<Option<String>, Error> {
+        let state = self.loaded().await?;
+        Ok(state.contents.principal.clone())
+    }
+
+    /// Gives this session its own expiry policy ("remember me"), or with
+    /// `None` returns it to the layer's.
+    ///
+    /// # Errors
+    ///
+    /// As for [`remove`](Self::remove).
+    pub async fn set_expiry(&self, expiry: Option<Expiry>) -> Result<(), Error> {
+        let mut loaded = self.writable().await?;
+
+        if loaded.contents.expiry != expiry {
+            loaded.record(Change::Expiry(expiry))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the request carried a live session (or one was started).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session cannot be loaded.
+    pub async fn exists(&self) -> Result<bool, Error> {
+        let loaded = self.loaded().await?;
+        Ok(loaded.base.is_some() || !loaded.log.is_empty())
+    }
+
+    /// Writes the session back and says what the cookie must do.
+    ///
+    /// The middleware calls this once the handler is done. A session never
+    /// used causes no store call; an unchanged one a throttled `touch` at
+    /// most; a new one that holds nothing is never written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store fails; [`Error::Contention`] when
+    /// concurrent saves won every attempt; [`Error::IdCollision`] when no
+    /// fresh id was free.
+    pub async fn commit(&self) -> Result<Commit, Error> {
+        let mut state = self.inner.state.lock().await;
+        let Some(loaded) = state.as_mut() else {
+            return Ok(Commit::Unchanged);
+        };
+        loaded.finished = true;
+        let now = self.now();
+
+        // A logout lands before anything else, so nothing can revive it.
+        for key in std::mem::take(&mut loaded.doomed) {
+            self.call("delete", self.inner.store.delete(&key)).await?;
+        }
+
+        match (loaded.base.clone(), loaded.id) {
+            (Some(base), Some(id)) => self.commit_existing(loaded, base, id, now).await,
+            _ => self.commit_new(loaded, now).await,
+        }
+    }
+
+    async fn commit_new(&self, loaded: &mut Loaded, now: OffsetDateTime) -> Result<Commit, Error> {
+        let empty = loaded.contents == Contents::default();
+        if loaded.log.is_empty() || empty {
+            let gone = if loaded.destroyed {
+                Commit::Removed
+            } else {
+                Commit::Unchanged
+            };
+            return Ok(gone);
+        }
+
+        let (id, record) = self.create_record(&loaded.contents, now).await?;
+        Ok(loaded.settle(id, record, now, self.policy_of(&loaded.contents)))
+    }
+
+    async fn commit_existing(
+        &self,
+        loaded: &mut Loaded,
+        base: Record,
+        id: Id,
+        now: OffsetDateTime,
+    ) -> Result<Commit, Error> {
+        let changed = loaded.contents != contents_of(&base);
+
+        if !changed && !loaded.cycle {
+            return self.maybe_touch(loaded, base, id, now).await;
+        }
+
+        let saved = if changed {
+            match self.save_changes(loaded, base, now).await? {
+                Some(saved) => saved,
+                None => return Ok(loaded.vanish()),
+            }
+        } else {
+            base
+        };
+
+        if !loaded.cycle {
+            let policy = self.policy_of(&contents_of(&saved));
+            return Ok(loaded.settle(id, saved, now, policy));
+        }
+
+        let contents = contents_of(&saved);
+        let (new_id, record) = self.create_record(&contents, now).await?;
+        self.call("delete", self.inner.store.delete(&saved.key))
+            .await?;
+        Ok(loaded.settle(new_id, record, now, self.policy_of(&contents)))
+    }
+
+    /// Refreshes the expiry of an unchanged session when enough of the
+    /// idle window has passed; most read-only requests write nothing.
+    async fn maybe_touch(
+        &self,
+        loaded: &mut Loaded,
+        base: Record,
+        id: Id,
+        now: OffsetDateTime,
+    ) -> Result<Commit, Error> {
+        let policy = self.policy_of(&loaded.contents);
+        let target = policy.expires_at(base.created_at, now).min(base.deadline);
+        if target - base.expires_at < self.inner.config.touch_after_for(&policy) {
+            return Ok(Commit::Unchanged);
+        }
+        if target <= now {
+            return Ok(loaded.vanish());
+        }
+
+        let touched = self
+            .call("touch", self.inner.store.touch(&base.key, target, now))
+            .await?;
+        match touched {
+            TouchOutcome::Touched => {
+                let record = Record {
+                    expires_at: target,
+                    ..base
+                };
+                Ok(loaded.settle(id, record, now, policy))
+            }
+            TouchOutcome::Missing => Ok(loaded.vanish()),
+        }
+    }
+
+    /// The versioned save loop: on a conflict, reload and replay the log.
+    ///
+    /// Returns the record as written, or `None` when the session was
+    /// deleted or expired meanwhile (a logout wins).
+    async fn save_changes(
+        &self,
+        loaded: &Loaded,
+        base: Record,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, Error> {
+        let max_attempts = self.inner.config.max_save_attempts();
+        let mut current = base;
+        let mut contents = loaded.contents.clone();
+        let mut attempt = 1;
+
+        loop {
+            if contents == contents_of(&current) {
+                // Someone else already wrote exactly this.
+                return Ok(Some(current));
+            }
+
+            let policy = self.policy_of(&contents);
+            let next = Record {
+                key: current.key,
+                version: current.version + 1,
+                created_at: current.created_at,
+                expires_at: policy.expires_at(current.created_at, now),
+                deadline: policy.deadline(current.created_at),
+                data: contents.data,
+                principal: contents.principal,
+                expiry: contents.expiry,
+            };
+            if next.is_expired(now) {
+                return Ok(None);
+            }
+
+            let store = &self.inner.store;
+            let outcome = self
+                .call("save", store.save(&next, current.version, now))
+                .await?;
+            match outcome {
+                SaveOutcome::Saved => return Ok(Some(next)),
+                SaveOutcome::Missing => return Ok(None),
+                SaveOutcome::Conflict if attempt >= max_attempts => {
+                    return Err(Error::Contention { attempts: attempt });
+                }
+                SaveOutcome::Conflict => {}
+            }
+
+            tracing::debug!(attempt, "session save conflicted; replaying changes");
+            backoff(attempt).await;
+            attempt += 1;
+
+            let fresh = self.call("load", store.load(&current.key, now)).await?;
+            let Some(fresh) = fresh else {
+                return Ok(None);
+            };
+            contents = contents_of(&fresh);
+            contents.replay(&loaded.log)?;
+            current = fresh;
+        }
+    }
+
+    /// Stores `contents` as a new session under a fresh id.
+    async fn create_record(
+        &self,
+        contents: &Contents,
+        now: OffsetDateTime,
+    ) -> Result<(Id, Record), Error> {
+        let policy = self.policy_of(contents);
+        let mut record = Record {
+            key: StorageKey::from_bytes([0; 32]),
+            data: contents.data.clone(),
+            version: 1,
+            created_at: now,
+            expires_at: policy.expires_at(now, now),
+            deadline: policy.deadline(now),
+            principal: contents.principal.clone(),
+            expiry: contents.expiry,
+        };
+
+        for _ in 0..ID_ATTEMPTS {
+            let id = self.inner.config.new_id();
+            record.key = id.storage_key();
+
+            let created = self
+                .call("create", self.inner.store.create(&record, now))
+                .await?;
+            match created {
+                CreateOutcome::Created => return Ok((id, record)),
+                CreateOutcome::Collision => {
+                    tracing::warn!("fresh session id collided with a live session");
+                }
+            }
+        }
+        Err(Error::IdCollision {
+            attempts: ID_ATTEMPTS,
+        })
+    }
+
+    fn policy_of(&self, contents: &Contents) -> Expiry {
+        contents.expiry.unwrap_or(self.inner.config.expiry())
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.inner.config.clock().now()
+    }
+
+    /// Locks the state, loading the session on first use.
+    async fn loaded(&self) -> Result<MappedMutexGuard<'_, Loaded>, Error> {
+        let mut state = self.inner.state.lock().await;
+        if state.is_none() {
+            let (id, base) = self.load_candidates().await?;
+            *state = Some(Box::new(Loaded::new(id, base)));
+        }
+
+        let loaded = MutexGuard::map(state, |state| {
+            &mut **state.get_or_insert_with(|| Box::new(Loaded::new(None, None)))
+        });
+        Ok(loaded)
+    }
+
+    /// As [`loaded`](Self::loaded), refusing changes after the commit.
+    async fn writable(&self) -> Result<MappedMutexGuard<'_, Loaded>, Error> {
+        let state = self.loaded().await?;
+        if state.finished {
+            return Err(Error::Finished);
+        }
+        Ok(state)
+    }
+
+    /// The first candidate id that names a live, decodable record.
+    async fn load_candidates(&self) -> Result<(Option<Id>, Option<Record>), Error> {
+        let now = self.now();
+
+        for id in &self.inner.candidates {
+            let key = id.storage_key();
+            let loaded = self.call("load", self.inner.store.load(&key, now)).await;
+            match loaded {
+                Ok(Some(record)) => return Ok((Some(*id), Some(record))),
+                Ok(None) => {}
+                Err(error) if error.is_decode() => {
+                    tracing::warn!(%error, "ignoring a stored session that does not decode");
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok((None, None))
+    }
+
+    /// Runs one store call under the configured timeout, logging its
+    /// operation and duration (never the key).
+    async fn call<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let limit = self.inner.config.store_timeout();
+        let started = Instant::now();
+
+        let std_limit = std::time::Duration::try_from(limit).unwrap_or_default();
+        let result = match tokio::time::timeout(std_limit, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Timeout { op, after: limit }),
+        };
+
+        let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        match &result {
+            Ok(_) => tracing::debug!(op, elapsed_us, "session store call"),
+            Err(error) => tracing::debug!(op, elapsed_us, %error, "session store call failed"),
+        }
+        result
+    }
+}
+
+impl Loaded {
+    fn new(id: Option<Id>, base: Option<Record>) -> Self {
+        let contents = base.as_ref().map(contents_of).unwrap_or_default();
+        Self {
+            id,
+            base,
+            contents,
+            log: Vec::new(),
+            cycle: false,
+            doomed: Vec::new(),
+            destroyed: false,
+            finished: false,
+        }
+    }
+
+    /// Applies a change to the working contents and logs it.
+    fn record(&mut self, change: Change) -> Result<Option<Value>, Error> {
+        let value = self.contents.apply(&change)?;
+        self.log.push(change);
+        Ok(value)
+    }
+
+    /// Takes `record` as the new base after a write and says what the
+    /// cookie must carry.
+    fn settle(&mut self, id: Id, record: Record, now: OffsetDateTime, policy: Expiry) -> Commit {
+        let max_age = match policy.cookie() {
+            CookieLifetime::Persistent => Some(record.expires_at - now),
+            CookieLifetime::BrowserSession => None,
+        };
+
+        self.contents = contents_of(&record);
+        self.base = Some(record);
+        self.id = Some(id);
+        self.log.clear();
+        self.cycle = false;
+        Commit::Set { id, max_age }
+    }
+
+    /// The session is gone (deleted or expired meanwhile).
+    fn vanish(&mut self) -> Commit {
+        self.base = None;
+        self.id = None;
+        self.log.clear();
+        self.cycle = false;
+        Commit::Removed
+    }
+}
+
+fn contents_of(record: &Record) -> Contents {
+    Contents {
+        data: record.data.clone(),
+        principal: record.principal.clone(),
+        expiry: record.expiry,
+    }
+}
+
+
+/// Sleeps a random while, growing with the attempt, so that requests that
+/// conflicted do not collide again in lock step.
+async fn backoff(attempt: u32) {
+    let ceiling_ms = 1u64 << attempt.min(6);
+    let wait = rand::random_range(0..=ceiling_ms);
+    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+}
