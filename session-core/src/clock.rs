@@ -100,7 +100,10 @@ mod tests {
 
         shared.advance(Duration::seconds(10));
 
-        assert_eq!(clock.now(), OffsetDateTime::UNIX_EPOCH + Duration::seconds(10));
+        assert_eq!(
+            clock.now(),
+            OffsetDateTime::UNIX_EPOCH + Duration::seconds(10)
+        );
     }
 
     #[test]

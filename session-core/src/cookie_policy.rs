@@ -432,7 +432,11 @@ impl CookiePolicyBuilder {
         if lower.starts_with("__secure-") && !policy.secure {
             return Err(CookiePolicyError::SecurePrefix);
         }
-        if policy.keys.as_ref().is_some_and(|keys| keys.keys.is_empty()) {
+        if policy
+            .keys
+            .as_ref()
+            .is_some_and(|keys| keys.keys.is_empty())
+        {
             return Err(CookiePolicyError::NoKeys);
         }
         Ok(policy)
@@ -502,8 +506,14 @@ mod tests {
             .secure(false)
             .build();
 
-        assert_eq!(built.unwrap_err(), CookiePolicyError::SameSiteNoneWithoutSecure);
-        let partitioned = CookiePolicy::builder().partitioned(true).secure(false).build();
+        assert_eq!(
+            built.unwrap_err(),
+            CookiePolicyError::SameSiteNoneWithoutSecure
+        );
+        let partitioned = CookiePolicy::builder()
+            .partitioned(true)
+            .secure(false)
+            .build();
         assert_eq!(
             partitioned.unwrap_err(),
             CookiePolicyError::PartitionedWithoutSecure
@@ -530,13 +540,19 @@ mod tests {
             .name("__Host-sid")
             .domain("example.test")
             .build();
-        let with_path = CookiePolicy::builder().name("__Host-sid").path("/app").build();
+        let with_path = CookiePolicy::builder()
+            .name("__Host-sid")
+            .path("/app")
+            .build();
         let fine = CookiePolicy::builder().name("__Host-sid").build();
 
         assert_eq!(with_domain.unwrap_err(), CookiePolicyError::HostPrefix);
         assert_eq!(with_path.unwrap_err(), CookiePolicyError::HostPrefix);
         assert!(fine.is_ok());
-        let insecure = CookiePolicy::builder().name("__Secure-x").secure(false).build();
+        let insecure = CookiePolicy::builder()
+            .name("__Secure-x")
+            .secure(false)
+            .build();
         assert_eq!(insecure.unwrap_err(), CookiePolicyError::SecurePrefix);
     }
 
@@ -544,7 +560,10 @@ mod tests {
     fn bad_names_paths_and_domains_are_refused() {
         for name in ["", "a b", "a;b", "a=b", "sé"] {
             let built = CookiePolicy::builder().name(name).build();
-            assert!(matches!(built, Err(CookiePolicyError::InvalidName(_))), "{name}");
+            assert!(
+                matches!(built, Err(CookiePolicyError::InvalidName(_))),
+                "{name}"
+            );
         }
         let path = CookiePolicy::builder().path("app").build();
         assert!(matches!(path, Err(CookiePolicyError::InvalidPath(_))));

@@ -156,7 +156,14 @@ mod tests {
         let bad_alphabet = format!("{}+/", &good[..20]);
         let non_ascii = format!("{}é", &good[..20]);
 
-        for bad in ["", "../../etc/passwd", &long, &padded, &bad_alphabet, &non_ascii] {
+        for bad in [
+            "",
+            "../../etc/passwd",
+            &long,
+            &padded,
+            &bad_alphabet,
+            &non_ascii,
+        ] {
             assert_eq!(Id::parse(bad), None, "{bad:?}");
         }
         assert_eq!(Id::parse(&"\0".repeat(ID_LEN)), None);

@@ -64,14 +64,14 @@ pub use crate::config::{IdSource, SessionConfig};
 pub use crate::cookie_policy::{
     CookieKeys, CookiePolicy, CookiePolicyBuilder, CookiePolicyError, SameSite,
 };
-/// A key for signed or encrypted cookies.
-pub use cookie::Key;
 pub use crate::error::{BoxError, Error, StoreError};
 pub use crate::expiry::{CookieLifetime, Expiry};
 pub use crate::id::{Id, StorageKey, ID_LEN};
 pub use crate::record::{Data, Record};
 pub use crate::session::{Commit, Session};
 pub use crate::store::{CreateOutcome, SaveOutcome, Store, TouchOutcome};
+/// A key for signed or encrypted cookies.
+pub use cookie::Key;
 
 /// Re-exported so that store crates and users name one version of it.
 pub use async_trait::async_trait;

@@ -723,7 +723,6 @@ fn contents_of(record: &Record) -> Contents {
     }
 }
 
-
 /// Sleeps a random while, growing with the attempt, so that requests that
 /// conflicted do not collide again in lock step.
 async fn backoff(attempt: u32) {

@@ -58,8 +58,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     ///
     /// [`StoreError`] when the backend fails or the record is too large.
-    async fn create(&self, record: &Record, now: OffsetDateTime)
-        -> Result<CreateOutcome, StoreError>;
+    async fn create(
+        &self,
+        record: &Record,
+        now: OffsetDateTime,
+    ) -> Result<CreateOutcome, StoreError>;
 
     /// The live record under `key`, or `None`.
     ///
@@ -67,8 +70,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ///
     /// [`StoreError::Decode`] when the stored record no longer decodes;
     /// other variants when the backend fails.
-    async fn load(&self, key: &StorageKey, now: OffsetDateTime)
-        -> Result<Option<Record>, StoreError>;
+    async fn load(
+        &self,
+        key: &StorageKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError>;
 
     /// Writes `record` if the stored version is `expected_version`.
     ///
