@@ -1,0 +1,261 @@
+//! The store under test, seen through the case that is using it.
+//!
+//! Every operation returns `Result<_, Failure>`: an error the contract does
+//! not allow becomes a failure that names the case and the operation, so a
+//! case reads as a list of steps and checks.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use session_core::time::OffsetDateTime;
+use session_core::{CreateOutcome, Record, SaveOutcome, StorageKey, Store, TouchOutcome};
+
+use crate::failure::Failure;
+use crate::fixture::fresh_namespace;
+use crate::Harness;
+
+/// Values longer than this are cut in failure messages (a 1 MiB value
+/// would drown the report).
+const SHOWN: usize = 120;
+
+/// One store under test, on its own fresh namespace. Cheap to clone.
+pub(crate) struct Subject<S> {
+    case: &'static str,
+    store: Arc<S>,
+}
+
+impl<S> Clone for Subject<S> {
+    fn clone(&self) -> Self {
+        Self {
+            case: self.case,
+            store: Arc::clone(&self.store),
+        }
+    }
+}
+
+impl<S: Store> Subject<S> {
+    /// A store over a fresh namespace of `harness`, for `case`.
+    pub(crate) async fn open<H>(harness: &H, case: &'static str) -> Self
+    where
+        H: Harness<Store = S>,
+    {
+        let namespace = fresh_namespace();
+        let store = harness.store(&namespace).await;
+        Self {
+            case,
+            store: Arc::new(store),
+        }
+    }
+
+    /// The store itself, for cases that look at its errors.
+    pub(crate) fn raw(&self) -> &S {
+        &self.store
+    }
+
+    /// A failure of this case.
+    pub(crate) fn fail(&self, promise: &str, seen: impl Into<String>) -> Failure {
+        Failure::new(self.case, promise, seen)
+    }
+
+    /// A failure unless `ok`; `seen` describes what happened instead.
+    pub(crate) fn check(
+        &self,
+        ok: bool,
+        promise: &str,
+        seen: impl FnOnce() -> String,
+    ) -> Result<(), Failure> {
+        if ok {
+            Ok(())
+        } else {
+            Err(self.fail(promise, seen()))
+        }
+    }
+
+    /// A failure unless `seen == want`.
+    pub(crate) fn check_eq<T>(&self, seen: T, want: T, promise: &str) -> Result<(), Failure>
+    where
+        T: PartialEq + Debug,
+    {
+        self.check(seen == want, promise, || {
+            format!("{}, expected {}", cut(&seen), cut(&want))
+        })
+    }
+
+    /// A failure unless `loaded` is exactly `want`.
+    pub(crate) fn check_record(
+        &self,
+        loaded: Option<Record>,
+        want: &Record,
+        promise: &str,
+    ) -> Result<(), Failure> {
+        match loaded {
+            None => Err(self.fail(promise, "no record")),
+            Some(got) => self.check(got == *want, promise, || differences(&got, want)),
+        }
+    }
+
+    /// A failure unless `loaded` is `None`.
+    pub(crate) fn check_absent(
+        &self,
+        loaded: Option<Record>,
+        promise: &str,
+    ) -> Result<(), Failure> {
+        match loaded {
+            None => Ok(()),
+            Some(got) => Err(self.fail(promise, format!("a record: {}", summary(&got)))),
+        }
+    }
+
+    fn or_fail<T>(
+        &self,
+        op: &'static str,
+        result: Result<T, session_core::StoreError>,
+    ) -> Result<T, Failure> {
+        result.map_err(|error| Failure::store_error(self.case, op, error))
+    }
+
+    /// [`Store::create`].
+    pub(crate) async fn create(
+        &self,
+        record: &Record,
+        now: OffsetDateTime,
+    ) -> Result<CreateOutcome, Failure> {
+        self.or_fail("create", self.store.create(record, now).await)
+    }
+
+    /// [`Store::load`].
+    pub(crate) async fn load(
+        &self,
+        key: &StorageKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, Failure> {
+        self.or_fail("load", self.store.load(key, now).await)
+    }
+
+    /// [`Store::save`].
+    pub(crate) async fn save(
+        &self,
+        record: &Record,
+        expected_version: u64,
+        now: OffsetDateTime,
+    ) -> Result<SaveOutcome, Failure> {
+        let result = self.store.save(record, expected_version, now).await;
+        self.or_fail("save", result)
+    }
+
+    /// [`Store::touch`].
+    pub(crate) async fn touch(
+        &self,
+        key: &StorageKey,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<TouchOutcome, Failure> {
+        self.or_fail("touch", self.store.touch(key, expires_at, now).await)
+    }
+
+    /// [`Store::delete`].
+    pub(crate) async fn delete(&self, key: &StorageKey) -> Result<(), Failure> {
+        self.or_fail("delete", self.store.delete(key).await)
+    }
+
+    /// [`Store::delete_expired`].
+    pub(crate) async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, Failure> {
+        self.or_fail("delete_expired", self.store.delete_expired(now).await)
+    }
+
+    /// Creates `record`, which must be new.
+    pub(crate) async fn create_new(
+        &self,
+        record: &Record,
+        now: OffsetDateTime,
+    ) -> Result<(), Failure> {
+        let outcome = self.create(record, now).await?;
+        self.check_eq(
+            outcome,
+            CreateOutcome::Created,
+            "a create under an unused key reports Created",
+        )
+    }
+}
+
+/// The `Debug` form of `value`, cut to a readable length.
+pub(crate) fn cut(value: &impl Debug) -> String {
+    let text = format!("{value:?}");
+    if text.chars().count() <= SHOWN {
+        return text;
+    }
+
+    let head: String = text.chars().take(SHOWN).collect();
+    format!("{head}... ({} characters)", text.chars().count())
+}
+
+/// A short description of a record for failure messages.
+pub(crate) fn summary(record: &Record) -> String {
+    format!(
+        "version {}, expires_at {}, data {}",
+        record.version,
+        record.expires_at,
+        cut(&record.data)
+    )
+}
+
+/// The fields in which `got` differs from `want`.
+pub(crate) fn differences(got: &Record, want: &Record) -> String {
+    let mut out = Vec::new();
+    let mut field = |name: &str, same: bool, got: String, want: String| {
+        if !same {
+            out.push(format!("{name} {got}, expected {want}"));
+        }
+    };
+
+    field(
+        "key",
+        got.key == want.key,
+        "another key".into(),
+        "the same".into(),
+    );
+    field(
+        "data",
+        got.data == want.data,
+        cut(&got.data),
+        cut(&want.data),
+    );
+    field(
+        "version",
+        got.version == want.version,
+        cut(&got.version),
+        cut(&want.version),
+    );
+    field(
+        "created_at",
+        got.created_at == want.created_at,
+        got.created_at.to_string(),
+        want.created_at.to_string(),
+    );
+    field(
+        "expires_at",
+        got.expires_at == want.expires_at,
+        got.expires_at.to_string(),
+        want.expires_at.to_string(),
+    );
+    field(
+        "deadline",
+        got.deadline == want.deadline,
+        got.deadline.to_string(),
+        want.deadline.to_string(),
+    );
+    field(
+        "principal",
+        got.principal == want.principal,
+        cut(&got.principal),
+        cut(&want.principal),
+    );
+    field(
+        "expiry",
+        got.expiry == want.expiry,
+        cut(&got.expiry),
+        cut(&want.expiry),
+    );
+
+    out.join("; ")
+}
