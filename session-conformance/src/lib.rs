@@ -77,6 +77,13 @@ macro_rules! suite {
 macro_rules! __for_each_case {
     ([$($callback:tt)*] $($args:tt)*) => {
         $($callback)*! { [$($args)*]
+            round_trip_edge_data
+            round_trip_control_characters
+            round_trip_empty_data
+            round_trip_expiry_and_principal
+            timestamps_exact_millis
+            keys_kept_apart
+            size_one_mib
             create_collision_keeps_existing
             create_concurrent_one_winner
             create_over_expired
@@ -86,6 +93,15 @@ macro_rules! __for_each_case {
             save_deleted_stays_missing
             save_expired_stays_missing
             save_concurrent_writers
+            touch_moves_expiry_only
+            touch_keeps_concurrent_write
+            touch_missing_or_expired
+            touch_capped_at_deadline
+            delete_is_idempotent
+            delete_expired_counts_only_expired
+            principal_list_and_delete
+            principal_follows_changes
+            namespaces_isolated
         }
     };
 }

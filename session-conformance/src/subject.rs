@@ -8,7 +8,9 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use session_core::time::OffsetDateTime;
-use session_core::{CreateOutcome, Record, SaveOutcome, StorageKey, Store, TouchOutcome};
+use session_core::{
+    CreateOutcome, Record, SaveOutcome, StorageKey, Store, StoreError, TouchOutcome,
+};
 
 use crate::failure::Failure;
 use crate::fixture::fresh_namespace;
@@ -50,6 +52,11 @@ impl<S: Store> Subject<S> {
     /// The store itself, for cases that look at its errors.
     pub(crate) fn raw(&self) -> &S {
         &self.store
+    }
+
+    /// [`Store::supports_principal_index`].
+    pub(crate) fn supports_principal_index(&self) -> bool {
+        self.store.supports_principal_index()
     }
 
     /// A failure of this case.
@@ -106,12 +113,13 @@ impl<S: Store> Subject<S> {
         }
     }
 
-    fn or_fail<T>(
-        &self,
-        op: &'static str,
-        result: Result<T, session_core::StoreError>,
-    ) -> Result<T, Failure> {
-        result.map_err(|error| Failure::store_error(self.case, op, error))
+    /// A failure for an error the contract does not allow here.
+    pub(crate) fn store_failure(&self, op: &'static str, error: StoreError) -> Failure {
+        Failure::store_error(self.case, op, error)
+    }
+
+    fn or_fail<T>(&self, op: &'static str, result: Result<T, StoreError>) -> Result<T, Failure> {
+        result.map_err(|error| self.store_failure(op, error))
     }
 
     /// [`Store::create`].
@@ -161,6 +169,26 @@ impl<S: Store> Subject<S> {
     /// [`Store::delete_expired`].
     pub(crate) async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, Failure> {
         self.or_fail("delete_expired", self.store.delete_expired(now).await)
+    }
+
+    /// [`Store::list_by_principal`].
+    pub(crate) async fn list_by_principal(
+        &self,
+        principal: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Record>, Failure> {
+        let result = self.store.list_by_principal(principal, now).await;
+        self.or_fail("list_by_principal", result)
+    }
+
+    /// [`Store::delete_by_principal`].
+    pub(crate) async fn delete_by_principal(
+        &self,
+        principal: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64, Failure> {
+        let result = self.store.delete_by_principal(principal, now).await;
+        self.or_fail("delete_by_principal", result)
     }
 
     /// Creates `record`, which must be new.
