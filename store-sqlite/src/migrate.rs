@@ -1,7 +1,7 @@
 //! Versioned schema migrations with their own bookkeeping table.
 
 use sha2::{Digest as _, Sha256};
-use sqlx::SqlitePool;
+use sqlx::{Executor as _, SqlitePool};
 
 use crate::error::SqliteStoreError;
 use crate::table::{quote, TableName, DEFAULT_TABLE};
@@ -111,8 +111,10 @@ pub(crate) async fn migrate(
 ) -> Result<usize, SqliteStoreError> {
     let failed = |version| move |source| SqliteStoreError::Migrate { version, source };
 
-    sqlx::raw_sql(&bookkeeping_ddl())
-        .execute(pool)
+    // Executor::execute rather than RawSql::execute: the latter's future
+    // is not Send for every borrow, which async_trait callers need.
+    let ddl = bookkeeping_ddl();
+    pool.execute(sqlx::raw_sql(&ddl))
         .await
         .map_err(failed(0))?;
 
@@ -155,9 +157,8 @@ async fn apply(
         None => {}
     }
 
-    sqlx::raw_sql(&migration.render(table))
-        .execute(&mut *tx)
-        .await
+    let sql = migration.render(table);
+    tx.execute(sqlx::raw_sql(&sql)).await
         .map_err(failed)?;
 
     let insert = format!(
@@ -252,6 +253,19 @@ mod tests {
         assert!(versions.windows(2).all(|pair| pair[0] < pair[1]));
         assert_eq!(versions.first(), Some(&1));
         assert_eq!(crlf.checksum(), MIGRATIONS[0].checksum());
+    }
+
+    #[test]
+    fn migrate_future_is_send_for_any_borrow() {
+        type Boxed<'a> = std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<usize, SqliteStoreError>> + Send + 'a>,
+        >;
+
+        // Fails to compile, not to run, if the future stops being Send.
+        fn boxed<'a>(pool: &'a SqlitePool, table: &'a TableName) -> Boxed<'a> {
+            Box::pin(migrate(pool, table))
+        }
+        let _ = boxed;
     }
 
     #[test]
