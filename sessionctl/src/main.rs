@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use session_core::time::OffsetDateTime;
 use sessionctl::demo::{app, DemoOptions};
 use sessionctl::stores::AnyStore;
 use tracing_subscriber::EnvFilter;
@@ -19,7 +20,8 @@ struct Cli {
 enum Command {
     /// Serve the demo app: a login form, /login, /logout and /me.
     Demo {
-        /// Store URL: `memory`.
+        /// Store URL: `memory`, `sqlite://PATH`, `postgres://...`,
+        /// `redis://...`. Durable stores are migrated on start.
         #[arg(long, default_value = "memory", env = "SESSION_STORE_URL")]
         store: String,
         /// Address to listen on.
@@ -28,6 +30,29 @@ enum Command {
         /// Mark the cookie Secure (serve it behind HTTPS).
         #[arg(long)]
         secure: bool,
+    },
+    /// Create or update the store's schema (idempotent).
+    Migrate {
+        /// Store URL.
+        url: String,
+    },
+    /// Delete expired sessions and print how many went.
+    PurgeExpired {
+        /// Store URL.
+        url: String,
+    },
+    /// Print the live and expired session counts.
+    Stats {
+        /// Store URL.
+        url: String,
+    },
+    /// Delete every session of one user ("log out everywhere").
+    Revoke {
+        /// The principal (user id) whose sessions go.
+        #[arg(long)]
+        principal: String,
+        /// Store URL.
+        url: String,
     },
 }
 
@@ -63,11 +88,49 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             listen,
             secure,
         } => demo(&store, listen, secure).await,
+        Command::Migrate { url } => {
+            let store = AnyStore::open(&url).await?;
+            let ran = store.migrate().await?;
+            println!(
+                "migrated {} store: {ran} migration(s) applied",
+                store.kind()
+            );
+            Ok(())
+        }
+        Command::PurgeExpired { url } => {
+            let store = ready(&url).await?;
+            let removed = store.purge_expired(OffsetDateTime::now_utc()).await?;
+            println!("purged {removed} expired session(s)");
+            Ok(())
+        }
+        Command::Stats { url } => {
+            let store = ready(&url).await?;
+            let counts = store.stats(OffsetDateTime::now_utc()).await?;
+            println!("live {}\nexpired {}", counts.live, counts.expired);
+            Ok(())
+        }
+        Command::Revoke { principal, url } => {
+            let store = ready(&url).await?;
+            let revoked = store.revoke(&principal, OffsetDateTime::now_utc()).await?;
+            println!("revoked {revoked} session(s)");
+            Ok(())
+        }
     }
+}
+
+/// Opens a store whose schema must already exist.
+async fn ready(url: &str) -> Result<AnyStore, BoxError> {
+    let store = AnyStore::open_existing(url).await?;
+    store.check_schema(url).await?;
+    Ok(store)
 }
 
 async fn demo(url: &str, listen: SocketAddr, secure: bool) -> Result<(), BoxError> {
     let store = AnyStore::open(url).await?;
+    let ran = store.migrate().await?;
+    if ran > 0 {
+        println!("created the session schema ({ran} migration(s))");
+    }
     let options = DemoOptions {
         secure,
         ..DemoOptions::default()
