@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::StatusCode;
 
-use crate::error::Error;
+use crate::error::{chain, Error};
 
 /// The request's session, as an axum extractor.
 ///
@@ -41,7 +41,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
 impl IntoResponse for Error {
     /// Every session failure is the server's: a 500, logged at `error`.
     fn into_response(self) -> Response {
-        tracing::error!(error = %self, "session unavailable");
+        tracing::error!(error = %chain(&self), "session unavailable");
         (StatusCode::INTERNAL_SERVER_ERROR, "session unavailable").into_response()
     }
 }

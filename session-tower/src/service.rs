@@ -8,6 +8,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use session_core::{Commit, Session};
 use tower::Service;
 
+use crate::error::chain;
 use crate::future::ResponseFuture;
 use crate::layer::Shared;
 
@@ -68,7 +69,7 @@ where
             match session.commit().await {
                 Ok(commit) => set_cookie(&shared, &mut response, commit),
                 Err(error) => {
-                    tracing::error!(%error, "saving the session failed; answering 500");
+                    tracing::error!(error = %chain(&error), "saving the session failed; answering 500");
                     let mut failed = Response::new(ResBody::default());
                     *failed.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                     return Ok(failed);

@@ -90,11 +90,11 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         } => demo(&store, listen, secure).await,
         Command::Migrate { url } => {
             let store = AnyStore::open(&url).await?;
-            let ran = store.migrate().await?;
-            println!(
-                "migrated {} store: {ran} migration(s) applied",
-                store.kind()
-            );
+            let kind = store.kind();
+            match store.migrate().await? {
+                Some(ran) => println!("migrated {kind} store: {ran} migration(s) applied"),
+                None => println!("migrated {kind} store: schema is current"),
+            }
             Ok(())
         }
         Command::PurgeExpired { url } => {
@@ -127,10 +127,7 @@ async fn ready(url: &str) -> Result<AnyStore, BoxError> {
 
 async fn demo(url: &str, listen: SocketAddr, secure: bool) -> Result<(), BoxError> {
     let store = AnyStore::open(url).await?;
-    let ran = store.migrate().await?;
-    if ran > 0 {
-        println!("created the session schema ({ran} migration(s))");
-    }
+    store.migrate().await?;
     let options = DemoOptions {
         secure,
         ..DemoOptions::default()

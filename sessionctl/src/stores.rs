@@ -5,6 +5,8 @@ use std::sync::Arc;
 use session_core::time::OffsetDateTime;
 use session_core::{BoxError, Store, StoreError};
 use store_memory::MemoryStore;
+use store_postgres::PostgresStore;
+use store_redis::RedisStore;
 use store_sqlite::SqliteStore;
 
 /// Why a store could not be opened or operated.
@@ -12,7 +14,10 @@ use store_sqlite::SqliteStore;
 #[non_exhaustive]
 pub enum StoreUrlError {
     /// The URL's scheme names no store this build knows.
-    #[error("unknown store URL {0:?}: use memory, sqlite://PATH")]
+    #[error(
+        "unknown store URL {0:?}: use memory, sqlite://PATH, postgres://..., \
+         redis://... or redis+cluster://HOST:PORT,HOST:PORT"
+    )]
     UnknownScheme(String),
 
     /// The store could not be reached or opened.
@@ -71,6 +76,15 @@ pub enum AnyStore {
     Memory(MemoryStore),
     /// `sqlite://PATH` or `sqlite::memory:`.
     Sqlite(SqliteStore),
+    /// `postgres://` or `postgresql://`.
+    Postgres(PostgresStore),
+    /// `redis://`, `rediss://`, or `redis+cluster://HOST:PORT,HOST:PORT`.
+    Redis {
+        /// The store.
+        store: RedisStore,
+        /// The node URL (`None` for a cluster), for counting keys.
+        node: Option<String>,
+    },
 }
 
 impl AnyStore {
@@ -109,6 +123,28 @@ impl AnyStore {
                 .map_err(|e| open(e.into()))?;
             return Ok(Self::Sqlite(store));
         }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let store = PostgresStore::connect(url)
+                .await
+                .map_err(|e| open(e.into()))?;
+            return Ok(Self::Postgres(store));
+        }
+        if let Some(nodes) = url.strip_prefix("redis+cluster://") {
+            let nodes = nodes
+                .trim_end_matches('/')
+                .split(',')
+                .map(|node| format!("redis://{node}"));
+            let store = RedisStore::builder()
+                .connect_cluster(nodes)
+                .await
+                .map_err(|e| open(e.into()))?;
+            return Ok(Self::Redis { store, node: None });
+        }
+        if url.starts_with("redis://") || url.starts_with("rediss://") {
+            let store = RedisStore::connect(url).await.map_err(|e| open(e.into()))?;
+            let node = Some(url.to_owned());
+            return Ok(Self::Redis { store, node });
+        }
         Err(StoreUrlError::UnknownScheme(shown))
     }
 
@@ -118,6 +154,8 @@ impl AnyStore {
         match self {
             Self::Memory(store) => Arc::new(store.clone()),
             Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+            Self::Redis { store, .. } => Arc::new(store.clone()),
         }
     }
 
@@ -127,23 +165,34 @@ impl AnyStore {
         match self {
             Self::Memory(_) => "memory",
             Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+            Self::Redis { .. } => "redis",
         }
     }
 
-    /// Applies the store's migrations; returns how many ran.
+    /// Applies the store's migrations; returns how many ran, when the
+    /// store says.
     ///
     /// # Errors
     ///
     /// [`StoreUrlError::Operation`] when a migration fails.
-    pub async fn migrate(&self) -> Result<usize, StoreUrlError> {
+    pub async fn migrate(&self) -> Result<Option<usize>, StoreUrlError> {
         let failed = |source: BoxError| StoreUrlError::Operation {
             op: "migrate",
             source,
         };
 
         match self {
-            Self::Memory(_) => Ok(0),
-            Self::Sqlite(store) => store.migrate().await.map_err(|e| failed(e.into())),
+            // Redis needs no schema; memory lives in the process.
+            Self::Memory(_) | Self::Redis { .. } => Ok(None),
+            Self::Sqlite(store) => {
+                let ran = store.migrate().await.map_err(|e| failed(e.into()))?;
+                Ok(Some(ran))
+            }
+            Self::Postgres(store) => {
+                store.migrate().await.map_err(|e| failed(e.into()))?;
+                Ok(None)
+            }
         }
     }
 
@@ -156,7 +205,17 @@ impl AnyStore {
     /// when the check itself fails.
     pub async fn check_schema(&self, url: &str) -> Result<(), StoreUrlError> {
         match self {
-            Self::Memory(_) => Ok(()),
+            Self::Memory(_) | Self::Redis { .. } => Ok(()),
+            Self::Postgres(store) => match store.stats(OffsetDateTime::now_utc()).await {
+                Ok(_) => Ok(()),
+                Err(e) if is_missing_relation(&e) => {
+                    Err(StoreUrlError::SchemaMissing { url: redact(url) })
+                }
+                Err(e) => Err(StoreUrlError::Operation {
+                    op: "schema check",
+                    source: e.into(),
+                }),
+            },
             Self::Sqlite(store) => match store.check_schema().await {
                 Ok(()) => Ok(()),
                 Err(e) if e.is_schema_missing() => {
@@ -183,6 +242,28 @@ impl AnyStore {
 
         match self {
             Self::Memory(_) => Err(self.in_process("stats")),
+            Self::Redis { node: None, .. } => Err(StoreUrlError::NotApplicable {
+                op: "stats",
+                store: "redis cluster",
+                why: "counting needs a scan of every master; run it per node",
+            }),
+            Self::Redis {
+                store,
+                node: Some(node),
+            } => {
+                let live = count_redis_records(node, store.key_prefix())
+                    .await
+                    .map_err(|e| failed(e.into()))?;
+                // Redis removes expired keys itself.
+                Ok(Counts { live, expired: 0 })
+            }
+            Self::Postgres(store) => {
+                let counts = store.stats(now).await.map_err(|e| failed(e.into()))?;
+                Ok(Counts {
+                    live: counts.live,
+                    expired: counts.expired,
+                })
+            }
             Self::Sqlite(store) => {
                 let counts = store.stats(now).await.map_err(|e| failed(e.into()))?;
                 Ok(Counts {
@@ -231,6 +312,57 @@ impl AnyStore {
             why: "its sessions live inside the process that serves them",
         }
     }
+}
+
+/// Counts record keys under `prefix` with SCAN (never KEYS, so a large
+/// database is not blocked).
+async fn count_redis_records(url: &str, prefix: &str) -> Result<u64, redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    let mut connection = client.get_multiplexed_async_connection().await?;
+
+    // Record keys are the prefix and 64 hex digits; principal sets differ.
+    let pattern = format!("{}{}", glob_escape(prefix), "[0-9a-f]".repeat(64));
+    let mut cursor: u64 = 0;
+    let mut count = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1_000)
+            .query_async(&mut connection)
+            .await?;
+        count += keys.len() as u64;
+        if next == 0 {
+            return Ok(count);
+        }
+        cursor = next;
+    }
+}
+
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Whether Postgres said the schema or table does not exist (SQLSTATE
+/// 42P01 undefined table, 3F000 invalid schema name).
+fn is_missing_relation(error: &store_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(sqlx::Error::Database(db)) = cause.downcast_ref::<sqlx::Error>() {
+            return matches!(db.code().as_deref(), Some("42P01" | "3F000"));
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn operation(op: &'static str, error: StoreError) -> StoreUrlError {
