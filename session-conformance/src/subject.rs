@@ -4,12 +4,13 @@
 //! not allow becomes a failure that names the case and the operation, so a
 //! case reads as a list of steps and checks.
 
-use std::fmt::Debug;
+use std::collections::BTreeSet;
+use std::fmt::{Debug, Write as _};
 use std::sync::Arc;
 
 use session_core::time::OffsetDateTime;
 use session_core::{
-    CreateOutcome, Record, SaveOutcome, StorageKey, Store, StoreError, TouchOutcome,
+    CreateOutcome, Data, Record, SaveOutcome, StorageKey, Store, StoreError, TouchOutcome,
 };
 
 use crate::failure::Failure;
@@ -227,63 +228,63 @@ pub(crate) fn summary(record: &Record) -> String {
     )
 }
 
+/// The first few top-level keys in which two data objects differ.
+fn data_differences(got: &Data, want: &Data) -> String {
+    const SHOWN_KEYS: usize = 3;
+
+    let keys: BTreeSet<&String> = got.keys().chain(want.keys()).collect();
+    let differing: Vec<String> = keys
+        .into_iter()
+        .filter(|key| got.get(*key) != want.get(*key))
+        .map(|key| match (got.get(key), want.get(key)) {
+            (Some(seen), Some(wanted)) => {
+                format!("{} is {}, expected {}", cut(key), cut(seen), cut(wanted))
+            }
+            (Some(_), None) => format!("{} is there, expected no such key", cut(key)),
+            _ => format!("{} is missing", cut(key)),
+        })
+        .collect();
+
+    let first = &differing[..differing.len().min(SHOWN_KEYS)];
+    let mut text = format!("data key {}", first.join(", key "));
+    if differing.len() > first.len() {
+        let _ = write!(text, " (and {} more keys)", differing.len() - first.len());
+    }
+    text
+}
+
 /// The fields in which `got` differs from `want`.
 pub(crate) fn differences(got: &Record, want: &Record) -> String {
+    let shown = |name: &str, got: &dyn Debug, want: &dyn Debug| {
+        format!("{name} {}, expected {}", cut(&got), cut(&want))
+    };
     let mut out = Vec::new();
-    let mut field = |name: &str, same: bool, got: String, want: String| {
-        if !same {
+
+    if got.key != want.key {
+        out.push("another key".to_owned());
+    }
+    if got.data != want.data {
+        out.push(data_differences(&got.data, &want.data));
+    }
+    if got.version != want.version {
+        out.push(shown("version", &got.version, &want.version));
+    }
+    let times = [
+        ("created_at", got.created_at, want.created_at),
+        ("expires_at", got.expires_at, want.expires_at),
+        ("deadline", got.deadline, want.deadline),
+    ];
+    for (name, got, want) in times {
+        if got != want {
             out.push(format!("{name} {got}, expected {want}"));
         }
-    };
-
-    field(
-        "key",
-        got.key == want.key,
-        "another key".into(),
-        "the same".into(),
-    );
-    field(
-        "data",
-        got.data == want.data,
-        cut(&got.data),
-        cut(&want.data),
-    );
-    field(
-        "version",
-        got.version == want.version,
-        cut(&got.version),
-        cut(&want.version),
-    );
-    field(
-        "created_at",
-        got.created_at == want.created_at,
-        got.created_at.to_string(),
-        want.created_at.to_string(),
-    );
-    field(
-        "expires_at",
-        got.expires_at == want.expires_at,
-        got.expires_at.to_string(),
-        want.expires_at.to_string(),
-    );
-    field(
-        "deadline",
-        got.deadline == want.deadline,
-        got.deadline.to_string(),
-        want.deadline.to_string(),
-    );
-    field(
-        "principal",
-        got.principal == want.principal,
-        cut(&got.principal),
-        cut(&want.principal),
-    );
-    field(
-        "expiry",
-        got.expiry == want.expiry,
-        cut(&got.expiry),
-        cut(&want.expiry),
-    );
+    }
+    if got.principal != want.principal {
+        out.push(shown("principal", &got.principal, &want.principal));
+    }
+    if got.expiry != want.expiry {
+        out.push(shown("expiry", &got.expiry, &want.expiry));
+    }
 
     out.join("; ")
 }

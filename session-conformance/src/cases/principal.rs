@@ -189,10 +189,20 @@ fn check_listed<S: Store>(
     want.sort_by_key(|record| record.key);
 
     s.check(listed == want, promise, || {
-        let found: Vec<_> = listed.iter().map(|r| cut(&r.data)).collect();
-        let wanted: Vec<_> = want.iter().map(|r| cut(&r.data)).collect();
-        format!("{} records {found:?}, expected {wanted:?}", listed.len())
+        let found: Vec<_> = listed.iter().map(describe).collect();
+        let wanted: Vec<_> = want.iter().map(describe).collect();
+        format!(
+            "{} records [{}], expected [{}]",
+            listed.len(),
+            found.join(", "),
+            wanted.join(", ")
+        )
     })
+}
+
+/// A listed record in a failure message: its principal and data.
+fn describe(record: &Record) -> String {
+    format!("{} {}", cut(&record.principal), cut(&record.data))
 }
 
 /// A store without a principal index must say so from both operations.
