@@ -4,8 +4,7 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection as _, SqlitePool};
 
@@ -87,7 +86,10 @@ impl PoolConfig {
 
 /// Opens a pool for `url` with WAL, the busy timeout and, for a database
 /// that lives in memory, a single connection kept open for good.
-pub(crate) async fn open_pool(url: &str, config: &PoolConfig) -> Result<SqlitePool, SqliteStoreError> {
+pub(crate) async fn open_pool(
+    url: &str,
+    config: &PoolConfig,
+) -> Result<SqlitePool, SqliteStoreError> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|source| SqliteStoreError::InvalidUrl { source })?
         // WAL lets readers go on while one connection writes. An in-memory

@@ -114,9 +114,7 @@ pub(crate) async fn migrate(
     // Executor::execute rather than RawSql::execute: the latter's future
     // is not Send for every borrow, which async_trait callers need.
     let ddl = bookkeeping_ddl();
-    pool.execute(sqlx::raw_sql(&ddl))
-        .await
-        .map_err(failed(0))?;
+    pool.execute(sqlx::raw_sql(&ddl)).await.map_err(failed(0))?;
 
     let mut applied = 0;
     for migration in MIGRATIONS {
@@ -158,8 +156,7 @@ async fn apply(
     }
 
     let sql = migration.render(table);
-    tx.execute(sqlx::raw_sql(&sql)).await
-        .map_err(failed)?;
+    tx.execute(sqlx::raw_sql(&sql)).await.map_err(failed)?;
 
     let insert = format!(
         "INSERT INTO {bookkeeping} \
@@ -271,6 +268,9 @@ mod tests {
     #[test]
     fn sql_for_table_validates_the_name() {
         assert!(MIGRATIONS[0].sql_for_table("").is_err());
-        assert_eq!(MIGRATIONS[0].sql_for_table("sessions").unwrap(), MIGRATIONS[0].sql);
+        assert_eq!(
+            MIGRATIONS[0].sql_for_table("sessions").unwrap(),
+            MIGRATIONS[0].sql
+        );
     }
 }

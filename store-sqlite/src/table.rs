@@ -85,7 +85,13 @@ mod tests {
 
     #[test]
     fn accepts_names_that_need_quoting() {
-        for name in ["Web Sessions", "order", "MixedCase", "app.sessions", "it's \"q\""] {
+        for name in [
+            "Web Sessions",
+            "order",
+            "MixedCase",
+            "app.sessions",
+            "it's \"q\"",
+        ] {
             let table = TableName::new(name).unwrap();
 
             assert_eq!(table.as_str(), name);
@@ -103,7 +109,15 @@ mod tests {
     #[test]
     fn refuses_what_sqlite_or_readers_would_trip_on() {
         let long = "x".repeat(MAX_LEN + 1);
-        let bad = ["", " sessions", "sessions\n", "a\0b", "sqlite_x", "SQLITE_stat1", &long];
+        let bad = [
+            "",
+            " sessions",
+            "sessions\n",
+            "a\0b",
+            "sqlite_x",
+            "SQLITE_stat1",
+            &long,
+        ];
 
         for name in bad {
             let error = TableName::new(name).unwrap_err();

@@ -31,7 +31,10 @@ impl Harness for Sqlite {
             .expect("the suite's namespaces are valid table names")
             .with_cleanup_batch_size(self.batch_size);
 
-        store.migrate().await.expect("migrate the namespace's table");
+        store
+            .migrate()
+            .await
+            .expect("migrate the namespace's table");
         store
     }
 }
