@@ -196,7 +196,7 @@ impl PostgresStore {
 
         loop {
             let started = std::time::Instant::now();
-            let removed = self.delete_expired_batch(&mut **conn, now).await?;
+            let removed = self.delete_expired_batch(conn, now).await?;
             total += removed;
             tracing::debug!(
                 op = "sweep_expired",

@@ -8,7 +8,7 @@
 //! bookkeeping table, never in `_sqlx_migrations`.
 
 use sha2::{Digest as _, Sha256};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool};
 
 use crate::error::Error;
 use crate::name::{qualified, Ident};
@@ -118,20 +118,20 @@ pub(crate) async fn run(pool: &PgPool, schema: &Ident, table: &Ident) -> Result<
 /// Checked first because `CREATE TABLE IF NOT EXISTS` still needs CREATE
 /// on the schema, which a role may lack once an administrator migrated.
 async fn ensure_bookkeeping(
-    tx: &mut Transaction<'_, Postgres>,
+    conn: &mut PgConnection,
     schema: &Ident,
     version: i64,
 ) -> Result<(), Error> {
     let name = format!("{}.\"{BOOKKEEPING_TABLE}\"", schema.quoted());
     let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
         .bind(name)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *conn)
         .await
         .map_err(|source| Error::Migrate { version, source })?;
 
     if !exists {
         sqlx::query(&bookkeeping_ddl(schema))
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await
             .map_err(|source| Error::Migrate { version, source })?;
     }
@@ -140,7 +140,7 @@ async fn ensure_bookkeeping(
 
 /// The recorded versions and checksums of `table`.
 async fn applied(
-    tx: &mut Transaction<'_, Postgres>,
+    conn: &mut PgConnection,
     schema: &Ident,
     table: &Ident,
     version: i64,
@@ -151,7 +151,7 @@ async fn applied(
     );
     sqlx::query_as(&sql)
         .bind(table.as_str())
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *conn)
         .await
         .map_err(|source| Error::Migrate { version, source })
 }
@@ -172,17 +172,19 @@ fn check_history(applied: &[(i64, Vec<u8>)]) -> Result<(), Error> {
 
 /// Runs one migration's statements and records it.
 async fn apply(
-    tx: &mut Transaction<'_, Postgres>,
+    conn: &mut PgConnection,
     migration: &Migration,
     schema: &Ident,
     table: &Ident,
 ) -> Result<(), Error> {
     let version = migration.version;
 
-    // The file holds several statements: the simple query protocol runs
-    // them in one go, inside this transaction.
-    sqlx::raw_sql(&migration.render(schema, table))
-        .execute(&mut **tx)
+    // The file holds several statements: without bound arguments sqlx
+    // sends them with the simple query protocol, in one go, inside this
+    // transaction. (`sqlx::raw_sql` would too, but its future is not
+    // provably `Send` here.)
+    let statements = migration.render(schema, table);
+    sqlx::Executor::execute(&mut *conn, statements.as_str())
         .await
         .map_err(|source| Error::Migrate { version, source })?;
 
@@ -196,7 +198,7 @@ async fn apply(
         .bind(version)
         .bind(migration.description)
         .bind(migration.checksum())
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await
         .map_err(|source| Error::Migrate { version, source })?;
     Ok(())

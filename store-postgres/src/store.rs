@@ -10,7 +10,7 @@ use session_core::{
     async_trait, CreateOutcome, Record, SaveOutcome, StorageKey, Store, StoreError, TouchOutcome,
 };
 use sqlx::postgres::PgPoolOptions;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::error::Error;
 use crate::migrate::{self, BOOKKEEPING_TABLE};
@@ -269,13 +269,13 @@ impl PostgresStore {
     /// One bounded batch of expired rows removed; how many.
     pub(crate) async fn delete_expired_batch(
         &self,
-        executor: impl sqlx::PgExecutor<'_>,
+        conn: &mut PgConnection,
         now: OffsetDateTime,
     ) -> Result<u64, sqlx::Error> {
         let done = sqlx::query(&self.inner.sql.delete_expired)
             .bind(now)
             .bind(self.inner.batch_size)
-            .execute(executor)
+            .execute(&mut *conn)
             .await?;
         Ok(done.rows_affected())
     }
@@ -444,12 +444,17 @@ impl Store for PostgresStore {
     }
 
     async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(backend("delete_expired"))?;
         let mut total = 0;
 
         // Batches keep each statement's locks and WAL small; a batch that
         // comes back short means nothing expired is left.
         loop {
-            let removed = timed("delete_expired", self.delete_expired_batch(&self.pool, now))
+            let removed = timed("delete_expired", self.delete_expired_batch(&mut conn, now))
                 .await
                 .map_err(backend("delete_expired"))?;
             total += removed;
@@ -507,4 +512,39 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
         .as_database_error()
         .and_then(|db| db.code())
         .is_some_and(|code| code == UNIQUE_VIOLATION)
+}
+
+#[cfg(test)]
+mod tests {
+    use session_core::Store as _;
+
+    use super::*;
+
+    fn assert_send<T: Send>(_: T) {}
+
+    /// Stores are used behind `async_trait`, which needs `Send` futures;
+    /// sqlx's executors make that easy to lose, so check it here.
+    #[tokio::test]
+    async fn futures_are_send() {
+        let pool = PgPool::connect_lazy("postgres://127.0.0.1:1/none").unwrap();
+        let store = PostgresStore::new(pool);
+        let now = OffsetDateTime::UNIX_EPOCH;
+
+        assert_send(store.migrate());
+        assert_send(store.stats(now));
+        assert_send(store.sweep_expired(now));
+        assert_send(store.delete_expired(now));
+        assert_eq!(store.qualified_table(), "\"public\".\"sessions\"");
+    }
+
+    #[tokio::test]
+    async fn builder_refuses_the_bookkeeping_name() {
+        let pool = PgPool::connect_lazy("postgres://127.0.0.1:1/none").unwrap();
+
+        let built = PostgresStore::builder(pool)
+            .with_table("session_store_migrations")
+            .build();
+
+        assert!(built.unwrap_err().is_invalid_name());
+    }
 }
