@@ -200,14 +200,29 @@ impl RedisStore {
 
     /// Runs one store operation within the timeout and logs how long it
     /// took (never which session).
-    async fn run<T>(
-        &self,
-        op: &'static str,
-        body: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
+    ///
+    /// When the connection turns out to be lost (the server closed an
+    /// idle one, or restarted), the operation is tried once more on the
+    /// connection the manager opens instead. Every operation given
+    /// [`Retry::Once`] is safe to repeat: reads, touches and deletes by
+    /// nature, creates and saves through their write token.
+    async fn run<T, F, Fut>(&self, op: &'static str, retry: Retry, body: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
         let started = Instant::now();
+        let attempts = async {
+            match body().await {
+                Err(error) if retry == Retry::Once && connection_lost(&error) => {
+                    debug!(op, "redis session store retries on a new connection");
+                    body().await
+                }
+                done => done,
+            }
+        };
 
-        let result = match tokio::time::timeout(self.timeout, body).await {
+        let result = match tokio::time::timeout(self.timeout, attempts).await {
             Ok(result) => result,
             Err(_) => Err(self.timed_out(op)),
         };
@@ -310,6 +325,11 @@ impl RedisStore {
         op: &'static str,
         members: &[String],
     ) -> Result<Vec<Fields>, StoreError> {
+        // The client refuses an empty pipeline.
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+
         let mut connection = self.connection.clone();
         let keys = members
             .iter()
@@ -403,6 +423,30 @@ impl RedisStore {
     }
 }
 
+/// Whether an operation may be sent again after a lost connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    Once,
+    Never,
+}
+
+/// Whether `error` says the connection was lost rather than the command
+/// refused, so that a new connection may succeed.
+fn connection_lost(error: &StoreError) -> bool {
+    let StoreError::Backend { source, .. } = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<RedisError>()
+        .is_some_and(|error| error.is_connection_dropped() || error.is_unrecoverable_error())
+}
+
+/// A token naming one create or save, so that sending it again after a
+/// lost reply is recognised (see `write.lua`).
+fn write_token() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
 fn unexpected(op: &'static str, script: &'static str) -> StoreError {
     StoreError::backend(op, Error::UnexpectedReply { script })
 }
@@ -411,6 +455,219 @@ fn unexpected(op: &'static str, script: &'static str) -> StoreError {
 /// principal whose set may need the record removed.
 type Reply = (i64, Option<String>);
 
+/// One attempt at each operation; [`Store`] runs them through `run`.
+impl RedisStore {
+    /// A create or save call of `script` carrying `record` and `writer`.
+    fn write_invocation<'a>(
+        &self,
+        script: &'a Script,
+        record: &Record,
+        writer: &str,
+        now: OffsetDateTime,
+    ) -> ScriptInvocation<'a> {
+        let mut invocation = self.invocation(script, &self.record_key(&record.key), now);
+        for arg in record_args(record) {
+            invocation.arg(arg);
+        }
+        invocation.arg(writer);
+        invocation
+    }
+
+    async fn create_once(
+        &self,
+        record: &Record,
+        writer: &str,
+        now: OffsetDateTime,
+    ) -> Result<CreateOutcome, StoreError> {
+        const OP: &str = "create";
+
+        if self.is_cluster() {
+            self.index_ahead(OP, record, now).await?;
+        }
+
+        let mut connection = self.connection.clone();
+        let (code, replaced): Reply = self
+            .write_invocation(&SCRIPTS.create, record, writer, now)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(self.failed(OP))?;
+
+        match code {
+            1 => {
+                let stale = replaced.filter(|old| record.principal.as_ref() != Some(old));
+                self.unindex_after(OP, &record.key, stale.as_deref()).await;
+                Ok(CreateOutcome::Created)
+            }
+            0 => Ok(CreateOutcome::Collision),
+            _ => Err(unexpected(OP, "create")),
+        }
+    }
+
+    async fn load_once(
+        &self,
+        key: &StorageKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        let mut connection = self.connection.clone();
+        let fields: Fields = redis::cmd("HGETALL")
+            .arg(self.record_key(key))
+            .query_async(&mut connection)
+            .await
+            .map_err(self.failed("load"))?;
+
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let record = decode(*key, &fields).map_err(StoreError::decode)?;
+        Ok(Some(record).filter(|record| !record.is_expired(now)))
+    }
+
+    async fn save_once(
+        &self,
+        record: &Record,
+        expected_version: u64,
+        writer: &str,
+        now: OffsetDateTime,
+    ) -> Result<SaveOutcome, StoreError> {
+        const OP: &str = "save";
+        let mut connection = self.connection.clone();
+        let mut indexed = false;
+
+        loop {
+            let mut invocation = self.write_invocation(&SCRIPTS.save, record, writer, now);
+            invocation
+                .arg(expected_version)
+                .arg(if indexed { "1" } else { "0" });
+            let (code, principal): Reply = invocation
+                .invoke_async(&mut connection)
+                .await
+                .map_err(self.failed(OP))?;
+
+            return match code {
+                1 => {
+                    let moved = principal.filter(|old| record.principal.as_ref() != Some(old));
+                    self.unindex_after(OP, &record.key, moved.as_deref()).await;
+                    Ok(SaveOutcome::Saved)
+                }
+                2 => Ok(SaveOutcome::Conflict),
+                3 => {
+                    self.unindex_after(OP, &record.key, principal.as_deref())
+                        .await;
+                    Ok(SaveOutcome::Missing)
+                }
+                // Cluster: index first, then save again.
+                4 if !indexed => {
+                    self.index_ahead(OP, record, now).await?;
+                    indexed = true;
+                    continue;
+                }
+                _ => Err(unexpected(OP, "save")),
+            };
+        }
+    }
+
+    async fn touch_once(
+        &self,
+        key: &StorageKey,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<TouchOutcome, StoreError> {
+        const OP: &str = "touch";
+
+        let mut connection = self.connection.clone();
+        let mut invocation = self.invocation(&SCRIPTS.touch, &self.record_key(key), now);
+        invocation.arg(millis_text(expires_at));
+        let (code, removed): Reply = invocation
+            .invoke_async(&mut connection)
+            .await
+            .map_err(self.failed(OP))?;
+
+        match code {
+            1 => Ok(TouchOutcome::Touched),
+            0 => {
+                self.unindex_after(OP, key, removed.as_deref()).await;
+                Ok(TouchOutcome::Missing)
+            }
+            _ => Err(unexpected(OP, "touch")),
+        }
+    }
+
+    async fn delete_once(&self, key: &StorageKey) -> Result<(), StoreError> {
+        const OP: &str = "delete";
+
+        // The script reads no clock; any time will do.
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let mut connection = self.connection.clone();
+        let removed: Option<String> = self
+            .invocation(&SCRIPTS.delete, &self.record_key(key), now)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(self.failed(OP))?;
+
+        self.unindex_after(OP, key, removed.as_deref()).await;
+        Ok(())
+    }
+
+    async fn list_once(
+        &self,
+        principal: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Record>, StoreError> {
+        const OP: &str = "list_by_principal";
+
+        let set = self.principal_key(principal);
+        let members = self.members(OP, &set).await?;
+        let fetched = self.fetch_all(OP, &members).await?;
+
+        let mut live = Vec::new();
+        let mut gone = Vec::new();
+        for (member, fields) in members.into_iter().zip(fetched) {
+            // Only a member whose record is gone is dropped: one that is
+            // expired or someone else's is dropped once Redis evicts it.
+            let Some(key) = StorageKey::from_hex(&member).filter(|_| !fields.is_empty()) else {
+                gone.push(member);
+                continue;
+            };
+            match decode(key, &fields) {
+                Ok(record) if record.principal.as_deref() == Some(principal) => {
+                    if !record.is_expired(now) {
+                        live.push(record);
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => warn!(op = OP, %error, "skipped a session that does not decode"),
+            }
+        }
+
+        self.forget(OP, &set, &gone).await?;
+        live.sort_by_key(|record| record.created_at);
+        Ok(live)
+    }
+
+    async fn revoke_all_once(
+        &self,
+        principal: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        const OP: &str = "delete_by_principal";
+
+        if self.is_cluster() {
+            return self.revoke_each(principal, now).await;
+        }
+
+        let mut connection = self.connection.clone();
+        let mut invocation =
+            self.invocation(&SCRIPTS.revoke_all, &self.principal_key(principal), now);
+        invocation.arg(principal);
+        let live: i64 = invocation
+            .invoke_async(&mut connection)
+            .await
+            .map_err(self.failed(OP))?;
+
+        u64::try_from(live).map_err(|_| unexpected(OP, "revoke_all"))
+    }
+}
+
 #[async_trait]
 impl Store for RedisStore {
     async fn create(
@@ -418,33 +675,9 @@ impl Store for RedisStore {
         record: &Record,
         now: OffsetDateTime,
     ) -> Result<CreateOutcome, StoreError> {
-        const OP: &str = "create";
-
-        self.run(OP, async {
-            if self.is_cluster() {
-                self.index_ahead(OP, record, now).await?;
-            }
-
-            let mut connection = self.connection.clone();
-            let mut invocation =
-                self.invocation(&SCRIPTS.create, &self.record_key(&record.key), now);
-            for arg in record_args(record) {
-                invocation.arg(arg);
-            }
-            let (code, replaced): Reply = invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(self.failed(OP))?;
-
-            match code {
-                1 => {
-                    let stale = replaced.filter(|old| record.principal.as_ref() != Some(old));
-                    self.unindex_after(OP, &record.key, stale.as_deref()).await;
-                    Ok(CreateOutcome::Created)
-                }
-                0 => Ok(CreateOutcome::Collision),
-                _ => Err(unexpected(OP, "create")),
-            }
+        let writer = &write_token();
+        self.run("create", Retry::Once, || {
+            self.create_once(record, writer, now)
         })
         .await
     }
@@ -454,23 +687,8 @@ impl Store for RedisStore {
         key: &StorageKey,
         now: OffsetDateTime,
     ) -> Result<Option<Record>, StoreError> {
-        const OP: &str = "load";
-
-        self.run(OP, async {
-            let mut connection = self.connection.clone();
-            let fields: Fields = redis::cmd("HGETALL")
-                .arg(self.record_key(key))
-                .query_async(&mut connection)
-                .await
-                .map_err(self.failed(OP))?;
-
-            if fields.is_empty() {
-                return Ok(None);
-            }
-            let record = decode(*key, &fields).map_err(StoreError::decode)?;
-            Ok(Some(record).filter(|record| !record.is_expired(now)))
-        })
-        .await
+        self.run("load", Retry::Once, || self.load_once(key, now))
+            .await
     }
 
     async fn save(
@@ -479,47 +697,9 @@ impl Store for RedisStore {
         expected_version: u64,
         now: OffsetDateTime,
     ) -> Result<SaveOutcome, StoreError> {
-        const OP: &str = "save";
-
-        self.run(OP, async {
-            let key = self.record_key(&record.key);
-            let mut connection = self.connection.clone();
-            let mut indexed = false;
-
-            loop {
-                let mut invocation = self.invocation(&SCRIPTS.save, &key, now);
-                for arg in record_args(record) {
-                    invocation.arg(arg);
-                }
-                invocation
-                    .arg(expected_version)
-                    .arg(if indexed { "1" } else { "0" });
-                let (code, principal): Reply = invocation
-                    .invoke_async(&mut connection)
-                    .await
-                    .map_err(self.failed(OP))?;
-
-                return match code {
-                    1 => {
-                        let moved = principal.filter(|old| record.principal.as_ref() != Some(old));
-                        self.unindex_after(OP, &record.key, moved.as_deref()).await;
-                        Ok(SaveOutcome::Saved)
-                    }
-                    2 => Ok(SaveOutcome::Conflict),
-                    3 => {
-                        self.unindex_after(OP, &record.key, principal.as_deref())
-                            .await;
-                        Ok(SaveOutcome::Missing)
-                    }
-                    // Cluster: index first, then save again.
-                    4 if !indexed => {
-                        self.index_ahead(OP, record, now).await?;
-                        indexed = true;
-                        continue;
-                    }
-                    _ => Err(unexpected(OP, "save")),
-                };
-            }
+        let writer = &write_token();
+        self.run("save", Retry::Once, || {
+            self.save_once(record, expected_version, writer, now)
         })
         .await
     }
@@ -530,46 +710,15 @@ impl Store for RedisStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<TouchOutcome, StoreError> {
-        const OP: &str = "touch";
-
-        self.run(OP, async {
-            let mut connection = self.connection.clone();
-            let mut invocation = self.invocation(&SCRIPTS.touch, &self.record_key(key), now);
-            invocation.arg(millis_text(expires_at));
-            let (code, removed): Reply = invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(self.failed(OP))?;
-
-            match code {
-                1 => Ok(TouchOutcome::Touched),
-                0 => {
-                    self.unindex_after(OP, key, removed.as_deref()).await;
-                    Ok(TouchOutcome::Missing)
-                }
-                _ => Err(unexpected(OP, "touch")),
-            }
+        self.run("touch", Retry::Once, || {
+            self.touch_once(key, expires_at, now)
         })
         .await
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), StoreError> {
-        const OP: &str = "delete";
-
-        self.run(OP, async {
-            // The script reads no clock; any time will do.
-            let now = OffsetDateTime::UNIX_EPOCH;
-            let mut connection = self.connection.clone();
-            let removed: Option<String> = self
-                .invocation(&SCRIPTS.delete, &self.record_key(key), now)
-                .invoke_async(&mut connection)
-                .await
-                .map_err(self.failed(OP))?;
-
-            self.unindex_after(OP, key, removed.as_deref()).await;
-            Ok(())
-        })
-        .await
+        self.run("delete", Retry::Once, || self.delete_once(key))
+            .await
     }
 
     async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
@@ -587,37 +736,8 @@ impl Store for RedisStore {
         principal: &str,
         now: OffsetDateTime,
     ) -> Result<Vec<Record>, StoreError> {
-        const OP: &str = "list_by_principal";
-
-        self.run(OP, async {
-            let set = self.principal_key(principal);
-            let members = self.members(OP, &set).await?;
-            let fetched = self.fetch_all(OP, &members).await?;
-
-            let mut live = Vec::new();
-            let mut gone = Vec::new();
-            for (member, fields) in members.into_iter().zip(fetched) {
-                // Only a member whose record is gone is dropped: records
-                // that are expired or someone else's are evicted by Redis
-                // and dropped on a later call.
-                let Some(key) = StorageKey::from_hex(&member).filter(|_| !fields.is_empty()) else {
-                    gone.push(member);
-                    continue;
-                };
-                match decode(key, &fields) {
-                    Ok(record) if record.principal.as_deref() == Some(principal) => {
-                        if !record.is_expired(now) {
-                            live.push(record);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(error) => warn!(op = OP, %error, "skipped a session that does not decode"),
-                }
-            }
-
-            self.forget(OP, &set, &gone).await?;
-            live.sort_by_key(|record| record.created_at);
-            Ok(live)
+        self.run("list_by_principal", Retry::Once, || {
+            self.list_once(principal, now)
         })
         .await
     }
@@ -627,23 +747,10 @@ impl Store for RedisStore {
         principal: &str,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        const OP: &str = "delete_by_principal";
-
-        self.run(OP, async {
-            if self.is_cluster() {
-                return self.revoke_each(principal, now).await;
-            }
-
-            let mut connection = self.connection.clone();
-            let mut invocation =
-                self.invocation(&SCRIPTS.revoke_all, &self.principal_key(principal), now);
-            invocation.arg(principal);
-            let live: i64 = invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(self.failed(OP))?;
-
-            u64::try_from(live).map_err(|_| unexpected(OP, "revoke_all"))
+        // Sent again after a lost reply, it would count 0 for sessions
+        // the first attempt deleted: better to report the failure.
+        self.run("delete_by_principal", Retry::Never, || {
+            self.revoke_all_once(principal, now)
         })
         .await
     }

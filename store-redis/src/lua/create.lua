@@ -5,6 +5,10 @@ local key = KEYS[1]
 
 local current = stored_expiry(key)
 if current and current > now then
+  if redis.call('HGET', key, 'writer') == new.writer then
+    -- This very create, sent again after its reply was lost.
+    return {1, false}
+  end
   return {0, false}
 end
 

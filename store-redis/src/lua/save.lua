@@ -1,5 +1,5 @@
--- save: writes the record at KEYS[1] if the stored version is ARGV[12].
--- ARGV[13] is '1' when a cluster caller has already added the record to
+-- save: writes the record at KEYS[1] if the stored version is ARGV[13].
+-- ARGV[14] is '1' when a cluster caller has already added the record to
 -- its principal's set.
 --
 -- Returns {1, previous principal} saved, {2, false} conflict,
@@ -13,7 +13,12 @@ if not current or current <= now then
   return {3, clear(key)}
 end
 
-if redis.call('HGET', key, 'version') ~= ARGV[12] then
+local version = redis.call('HGET', key, 'version')
+if version ~= ARGV[13] then
+  if version == new.version and redis.call('HGET', key, 'writer') == new.writer then
+    -- This very save, sent again after its reply was lost.
+    return {1, false}
+  end
   return {2, false}
 end
 
@@ -29,7 +34,7 @@ local previous = redis.call('HGET', key, 'principal')
 -- one, so that a live record is never missing from its principal's set.
 -- It is needed only when the principal changes or its set must live
 -- longer; an ordinary save stays one round trip.
-if not keeps_index and new.principal and ARGV[13] ~= '1' then
+if not keeps_index and new.principal and ARGV[14] ~= '1' then
   local reach = math.max(
     tonumber(redis.call('HGET', key, 'deadline')) or 0, current) - now
   if previous ~= new.principal or new_reach() > reach then
