@@ -18,8 +18,7 @@ pub(crate) struct Queries {
     pub(crate) create: String,
     /// ?1 key, ?2 now.
     pub(crate) load: String,
-    /// ?1 key, ?2 expected version, ?3 new version, ?4 data,
-    /// ?5 expires_at, ?6 deadline, ?7 principal, ?8 expiry, ?9 now.
+    /// ?1..?8 the columns, ?9 now, ?10 the expected version.
     pub(crate) save: String,
     /// ?1 key, ?2 wanted expires_at, ?3 now.
     pub(crate) touch: String,
@@ -71,8 +70,9 @@ impl Queries {
             // Otherwise 1 row changed (saved).
             save: format!(
                 "UPDATE {t} SET \
-                 \"version\" = CASE WHEN \"version\" = ?2 THEN ?3 ELSE NULL END, \
-                 \"data\" = ?4, \
+                 \"data\" = ?2, \
+                 \"version\" = CASE WHEN \"version\" = ?10 THEN ?3 ELSE NULL END, \
+                 \"created_at\" = ?4, \
                  \"expires_at\" = ?5, \
                  \"deadline\" = ?6, \
                  \"principal\" = ?7, \

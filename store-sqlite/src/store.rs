@@ -11,7 +11,8 @@ use session_core::{
     StorageKey, Store, StoreError, SystemClock, TouchOutcome,
 };
 use sqlx::error::ErrorKind;
-use sqlx::sqlite::SqliteRow;
+use sqlx::query::Query;
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
 use sqlx::{Row as _, SqlitePool};
 
 use crate::cleanup::CleanupHandle;
@@ -264,16 +265,7 @@ impl SqliteStore {
     async fn create_row(&self, record: &Record, now: OffsetDateTime) -> Result<u64, StoreError> {
         let op = "create";
 
-        let result = sqlx::query(&self.sql.create)
-            .bind(&record.key.as_bytes()[..])
-            .bind(record.data_json())
-            .bind(version_param(op, record.version)?)
-            .bind(to_unix_millis(record.created_at))
-            .bind(to_unix_millis(record.expires_at))
-            .bind(to_unix_millis(record.deadline))
-            .bind(record.principal.as_deref())
-            .bind(record.expiry_json())
-            .bind(to_unix_millis(now))
+        let result = bind_record(sqlx::query(&self.sql.create), op, record, now)?
             .execute(&self.pool)
             .await
             .map_err(backend(op))?;
@@ -288,16 +280,8 @@ impl SqliteStore {
     ) -> Result<SaveOutcome, StoreError> {
         let op = "save";
 
-        let result = sqlx::query(&self.sql.save)
-            .bind(&record.key.as_bytes()[..])
+        let result = bind_record(sqlx::query(&self.sql.save), op, record, now)?
             .bind(version_param(op, expected_version)?)
-            .bind(version_param(op, record.version)?)
-            .bind(record.data_json())
-            .bind(to_unix_millis(record.expires_at))
-            .bind(to_unix_millis(record.deadline))
-            .bind(record.principal.as_deref())
-            .bind(record.expiry_json())
-            .bind(to_unix_millis(now))
             .execute(&self.pool)
             .await;
 
@@ -455,6 +439,25 @@ async fn timed<T>(
         Err(error) => tracing::debug!(op, elapsed_us, %error, "sqlite session store call failed"),
     }
     result
+}
+
+/// Binds `record` as ?1 to ?8 in column order, and `now` as ?9.
+fn bind_record<'q>(
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    op: &'static str,
+    record: &'q Record,
+    now: OffsetDateTime,
+) -> Result<Query<'q, Sqlite, SqliteArguments<'q>>, StoreError> {
+    Ok(query
+        .bind(&record.key.as_bytes()[..])
+        .bind(record.data_json())
+        .bind(version_param(op, record.version)?)
+        .bind(to_unix_millis(record.created_at))
+        .bind(to_unix_millis(record.expires_at))
+        .bind(to_unix_millis(record.deadline))
+        .bind(record.principal.as_deref())
+        .bind(record.expiry_json())
+        .bind(to_unix_millis(now)))
 }
 
 /// A version as SQLite's signed 64-bit integer.

@@ -1,6 +1,7 @@
 //! C25: concurrent creates and saves on a WAL database file never meet
 //! "database is locked", and none overwrites another.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -117,13 +118,4 @@ async fn seed(store: &SqliteStore, n: usize) -> Vec<Record> {
     records
 }
 
-#[test]
-fn concurrency_holds_in_other_time_zones() {
-    common::rerun_in_time_zones("concurrency_holds_in_other_time_zones");
-}
-
-#[tokio::test]
-#[ignore = "run by concurrency_holds_in_other_time_zones in a child process"]
-async fn time_zone_is_in_effect() {
-    common::assert_time_zone_in_effect().await;
-}
+time_zone_tests!(concurrency_holds_in_other_time_zones);

@@ -3,6 +3,7 @@
 //!
 //! Each namespace is a table of its own in the harness's one database.
 
+#[macro_use]
 mod common;
 
 use session_conformance::{async_trait, Harness};
@@ -79,13 +80,4 @@ mod file_small_batches {
     session_conformance::suite!(harness);
 }
 
-#[test]
-fn whole_suite_passes_in_other_time_zones() {
-    common::rerun_in_time_zones("whole_suite_passes_in_other_time_zones");
-}
-
-#[tokio::test]
-#[ignore = "run by whole_suite_passes_in_other_time_zones in a child process"]
-async fn time_zone_is_in_effect() {
-    common::assert_time_zone_in_effect().await;
-}
+time_zone_tests!(whole_suite_passes_in_other_time_zones);

@@ -2,6 +2,7 @@
 //! WAL, the in-memory database, the stored form), rows that do not decode,
 //! batched cleanup, the cleanup task and statistics.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -303,13 +304,4 @@ async fn bad_urls_and_unopenable_files_are_clear_errors() {
     assert!(unreachable.unwrap_err().is_connect());
 }
 
-#[test]
-fn store_tests_pass_in_other_time_zones() {
-    common::rerun_in_time_zones("store_tests_pass_in_other_time_zones");
-}
-
-#[tokio::test]
-#[ignore = "run by store_tests_pass_in_other_time_zones in a child process"]
-async fn time_zone_is_in_effect() {
-    common::assert_time_zone_in_effect().await;
-}
+time_zone_tests!(store_tests_pass_in_other_time_zones);

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: temporary database files,
 //! records, and re-running a test binary under other time zones.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_macros)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -92,6 +92,25 @@ pub fn record(t0: OffsetDateTime, value: serde_json::Value) -> Record {
     }
 }
 
+/// Adds two tests to a test binary: `$rerun`, which runs the binary's
+/// other tests again under UTC+10 and UTC-7, and the ignored
+/// `time_zone_is_in_effect`, which the children run to prove the zone
+/// took effect.
+macro_rules! time_zone_tests {
+    ($rerun:ident) => {
+        #[test]
+        fn $rerun() {
+            common::rerun_in_time_zones(stringify!($rerun));
+        }
+
+        #[tokio::test]
+        #[ignore = "run in a child process by the test that re-runs this binary"]
+        async fn time_zone_is_in_effect() {
+            common::assert_time_zone_in_effect().await;
+        }
+    };
+}
+
 /// Set in a child process started by [`rerun_in_time_zones`]: the UTC
 /// offset, in hours, of the time zone it runs in.
 pub const CHILD_OFFSET: &str = "STORE_SQLITE_TEST_TZ_OFFSET_HOURS";
@@ -139,5 +158,9 @@ pub async fn assert_time_zone_in_effect() {
             .await
             .expect("ask SQLite for the local hour at the epoch");
 
-    assert_eq!(local_hour, (24 + offset) % 24, "TZ is not in effect");
+    assert_eq!(
+        local_hour,
+        (24 + offset) % 24,
+        "the TZ zone is not in effect (is the tzdata package installed?)"
+    );
 }
