@@ -32,6 +32,7 @@ use testcontainers::core::IntoContainerPort as _;
 use testcontainers::runners::AsyncRunner as _;
 use testcontainers::{ContainerAsync, ImageExt as _};
 use testcontainers_modules::postgres::Postgres;
+use url::Url;
 
 use crate::server::{
     docker_engine_answers, find_program, free_loopback_port, output_of, port_answers, wait_until,
@@ -50,6 +51,7 @@ const HOW_TO_PROVIDE: &str = "no PostgreSQL server for the tests. Provide one of
 
 /// A PostgreSQL server the tests may use.
 pub struct PgServer {
+    url: Url,
     admin: PgConnectOptions,
     kind: Kind,
 }
@@ -94,12 +96,8 @@ pub fn shared() -> &'static PgServer {
 
 fn discover_shared() -> Result<PgServer, String> {
     if let Ok(url) = std::env::var(URL_VAR) {
-        let admin = PgConnectOptions::from_str(&url)
-            .map_err(|error| format!("{URL_VAR} is not a PostgreSQL URL: {error}"))?;
-        return Ok(PgServer {
-            admin,
-            kind: Kind::External,
-        });
+        return PgServer::new(&url, Kind::External)
+            .map_err(|error| format!("{URL_VAR} is not a PostgreSQL URL: {error}"));
     }
 
     let mut notes = Vec::new();
@@ -113,8 +111,8 @@ fn discover_shared() -> Result<PgServer, String> {
         }
     }
 
-    match LocalServer::start() {
-        Ok(local) => Ok(local.into_server()),
+    match LocalServer::start().and_then(LocalServer::into_server) {
+        Ok(server) => Ok(server),
         Err(error) => {
             notes.push(format!("local binaries: {error}"));
             Err(format!("{HOW_TO_PROVIDE} ({})", notes.join("; ")))
@@ -141,9 +139,11 @@ pub async fn dedicated() -> PgServer {
         }
     }
 
-    let started = tokio::task::spawn_blocking(LocalServer::start).await;
+    let started =
+        tokio::task::spawn_blocking(|| LocalServer::start().and_then(LocalServer::into_server))
+            .await;
     match started {
-        Ok(Ok(local)) => local.into_server(),
+        Ok(Ok(server)) => server,
         Ok(Err(error)) => {
             notes.push(format!("local binaries: {error}"));
             panic!(
@@ -157,6 +157,12 @@ pub async fn dedicated() -> PgServer {
 }
 
 impl PgServer {
+    fn new(url: &str, kind: Kind) -> Result<Self, String> {
+        let url = Url::parse(url).map_err(|error| error.to_string())?;
+        let admin = PgConnectOptions::from_str(url.as_str()).map_err(|e| e.to_string())?;
+        Ok(Self { url, admin, kind })
+    }
+
     /// Where the server came from.
     #[must_use]
     pub fn source(&self) -> &'static str {
@@ -196,9 +202,12 @@ impl PgServer {
             .unwrap_or_else(|error| panic!("cannot create a test database: {error}"));
         let _ = admin.close().await;
 
+        let mut url = self.url.clone();
+        url.set_path(&name);
         TestDatabase {
             options: self.admin.clone().database(&name),
             admin: self.admin.clone(),
+            url,
             name,
         }
     }
@@ -271,6 +280,7 @@ async fn connect(options: &PgConnectOptions) -> PgConnection {
 /// this value is.
 pub struct TestDatabase {
     name: String,
+    url: Url,
     options: PgConnectOptions,
     admin: PgConnectOptions,
 }
@@ -288,6 +298,13 @@ impl TestDatabase {
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// A URL for this database, as the server's admin role, for tools
+    /// such as psql.
+    #[must_use]
+    pub fn url(&self) -> String {
+        self.url.to_string()
     }
 
     /// Connection options for this database, as the server's admin role.
@@ -425,16 +442,9 @@ impl LocalServer {
         self.clone_handle_at(self.port)
     }
 
-    fn into_server(self) -> PgServer {
-        let admin = PgConnectOptions::new()
-            .host("127.0.0.1")
-            .port(self.port)
-            .username("postgres")
-            .database("postgres");
-        PgServer {
-            admin,
-            kind: Kind::Local(self),
-        }
+    fn into_server(self) -> io::Result<PgServer> {
+        let url = loopback_url(self.port);
+        PgServer::new(&url, Kind::Local(self)).map_err(io::Error::other)
     }
 }
 
@@ -532,12 +542,9 @@ fn image(host_port: Option<u16>) -> testcontainers::ContainerRequest<Postgres> {
     }
 }
 
-fn container_options(port: u16) -> PgConnectOptions {
-    PgConnectOptions::new()
-        .host("127.0.0.1")
-        .port(port)
-        .username("postgres")
-        .database("postgres")
+/// The superuser's URL on a server of ours (trust authentication).
+fn loopback_url(port: u16) -> String {
+    format!("postgres://postgres@127.0.0.1:{port}/postgres")
 }
 
 /// Starts the shared container on a runtime that lives in this thread's
@@ -584,10 +591,7 @@ fn shared_container() -> Result<PgServer, String> {
     })
     .map_err(|error| format!("cannot arrange the container's removal: {error}"))?;
 
-    Ok(PgServer {
-        admin: container_options(port),
-        kind: Kind::SharedContainer { _guard: guard },
-    })
+    PgServer::new(&loopback_url(port), Kind::SharedContainer { _guard: guard })
 }
 
 /// A container for one test, on a fixed host port so that a restart keeps
@@ -599,8 +603,5 @@ async fn dedicated_container() -> Result<PgServer, String> {
         .await
         .map_err(|error| error.to_string())?;
 
-    Ok(PgServer {
-        admin: container_options(port),
-        kind: Kind::Container(Box::new(container)),
-    })
+    PgServer::new(&loopback_url(port), Kind::Container(Box::new(container)))
 }

@@ -53,9 +53,10 @@ where
     })
 }
 
-/// A timestamp column, in UTC.
+/// A timestamp column, in UTC; NULL means out of range (see `sql.rs`).
 fn time_column(row: &PgRow, name: &'static str) -> Result<OffsetDateTime, StoreError> {
-    let at: OffsetDateTime = column(row, name)?;
+    let at: Option<OffsetDateTime> = column(row, name)?;
+    let at = at.ok_or_else(|| invalid(name, None))?;
     Ok(at.to_offset(session_core::time::UtcOffset::UTC))
 }
 

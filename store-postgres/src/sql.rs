@@ -2,9 +2,26 @@
 
 use crate::name::{qualified, Ident};
 
-/// The columns a load reads, in [`crate::row`]'s order.
-const COLUMNS: &str =
-    "key, data::text AS data, version, created_at, expires_at, deadline, principal, expiry";
+/// The columns a load reads, by the names [`crate::row`] expects.
+fn columns() -> String {
+    let times = ["created_at", "expires_at", "deadline"].map(finite_time);
+    format!(
+        "key, data::text AS data, version, {}, principal, expiry",
+        times.join(", ")
+    )
+}
+
+/// A timestamp column, or NULL when it is outside what a record can hold.
+///
+/// Postgres keeps `infinity` and years up to 294276; the driver panics on
+/// those rather than failing, so they are turned into NULL here, and the
+/// row is then reported as one that does not decode.
+fn finite_time(column: &str) -> String {
+    format!(
+        "CASE WHEN {column} BETWEEN '0001-01-01 00:00:00+00' \
+         AND '9999-12-31 23:59:59.999999+00' THEN {column} END AS {column}"
+    )
+}
 
 /// Every statement the store runs, with the table name spliced in.
 ///
@@ -27,6 +44,7 @@ pub(crate) struct Statements {
 impl Statements {
     pub(crate) fn new(schema: &Ident, table: &Ident) -> Self {
         let t = qualified(schema, table);
+        let columns = columns();
 
         Self {
             // A live row wins (zero rows back: a collision); an expired
@@ -43,7 +61,7 @@ impl Statements {
                  WHERE s.expires_at <= $9 \
                  RETURNING 1"
             ),
-            load: format!("SELECT {COLUMNS} FROM {t} WHERE key = $1 AND expires_at > $2"),
+            load: format!("SELECT {columns} FROM {t} WHERE key = $1 AND expires_at > $2"),
             // The update only matches the expected version of a live row;
             // the second count tells a conflict (the row is there) from a
             // missing row, in the same round trip.
@@ -70,7 +88,7 @@ impl Statements {
                  AND expires_at <= $1"
             ),
             list_by_principal: format!(
-                "SELECT {COLUMNS} FROM {t} WHERE principal = $1 AND expires_at > $2"
+                "SELECT {columns} FROM {t} WHERE principal = $1 AND expires_at > $2"
             ),
             delete_by_principal: format!(
                 "WITH gone AS (DELETE FROM {t} WHERE principal = $1 RETURNING expires_at) \
