@@ -18,7 +18,7 @@ pub(crate) enum Fault {
     None,
     LoadIgnoresExpiry,
     CreateOverwrites,
-    /// Checks for a live record, lets other tasks run, then inserts.
+    /// Checks for a live record, waits a round trip, then inserts.
     CreateRace,
     /// Reports `Created` over an expired record but keeps the old one.
     CreateOverExpiredKeepsOld,
@@ -28,7 +28,7 @@ pub(crate) enum Fault {
     /// Writes a save of a missing record (an upsert).
     SaveResurrectsDeleted,
     SaveIgnoresExpiry,
-    /// Checks the version, lets other tasks run, then writes.
+    /// Checks the version, waits a round trip, then writes.
     SaveRace,
     TouchBumpsVersion,
     /// Writes back the record as this store last loaded it.
@@ -72,6 +72,12 @@ pub(crate) enum Fault {
     DropsExpiryOverride,
     /// Files records under the first half of their key only.
     KeyCollapse,
+}
+
+/// The pause between a check and the write that trusts it, as a
+/// backend's network round trip would make it.
+async fn round_trip() {
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
 }
 
 /// One "server": records of every namespace, plus what the faults need.
@@ -291,7 +297,7 @@ impl Store for Reference {
 
         if self.broken(Fault::CreateRace) {
             let free = !self.server().records.contains_key(&slot);
-            tokio::task::yield_now().await;
+            round_trip().await;
             if !free {
                 return Ok(CreateOutcome::Collision);
             }
@@ -351,7 +357,7 @@ impl Store for Reference {
 
         if self.broken(Fault::SaveRace) {
             let seen = self.server().records.get(&slot).map(|r| r.version);
-            tokio::task::yield_now().await;
+            round_trip().await;
             if seen != Some(expected_version) {
                 return Ok(SaveOutcome::Conflict);
             }
