@@ -3,9 +3,8 @@
 use std::str::FromStr as _;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection as _, SqlitePool};
 
 use crate::error::SqliteStoreError;

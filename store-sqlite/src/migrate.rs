@@ -6,6 +6,9 @@ use sqlx::{Executor as _, SqlitePool};
 use crate::error::SqliteStoreError;
 use crate::table::{quote, TableName, DEFAULT_TABLE};
 
+/// What the functions of this module return.
+type Result<T, E = SqliteStoreError> = std::result::Result<T, E>;
+
 /// The table that records which migrations ran for which session table.
 ///
 /// It is not sqlx's `_sqlx_migrations`, so an application that runs its
@@ -105,10 +108,7 @@ fn bookkeeping_ddl() -> String {
 /// Each migration runs in its own `BEGIN IMMEDIATE` transaction, which
 /// takes SQLite's write lock before reading the bookkeeping row: two
 /// processes migrating at once apply each migration exactly once.
-pub(crate) async fn migrate(
-    pool: &SqlitePool,
-    table: &TableName,
-) -> Result<usize, SqliteStoreError> {
+pub(crate) async fn migrate(pool: &SqlitePool, table: &TableName) -> Result<usize> {
     let failed = |version| move |source| SqliteStoreError::Migrate { version, source };
 
     // Executor::execute rather than RawSql::execute: the latter's future
@@ -126,11 +126,7 @@ pub(crate) async fn migrate(
 }
 
 /// Applies one migration unless it is recorded; says whether it ran.
-async fn apply(
-    pool: &SqlitePool,
-    table: &TableName,
-    migration: &Migration,
-) -> Result<bool, SqliteStoreError> {
+async fn apply(pool: &SqlitePool, table: &TableName, migration: &Migration) -> Result<bool> {
     let version = migration.version;
     let failed = move |source| SqliteStoreError::Migrate { version, source };
     let bookkeeping = quote(BOOKKEEPING_TABLE);
@@ -180,10 +176,7 @@ async fn apply(
 }
 
 /// The shipped migrations not recorded as applied to `table`.
-pub(crate) async fn pending(
-    pool: &SqlitePool,
-    table: &TableName,
-) -> Result<Vec<i64>, SqliteStoreError> {
+pub(crate) async fn pending(pool: &SqlitePool, table: &TableName) -> Result<Vec<i64>> {
     let query_failed = SqliteStoreError::query("pending_migrations");
 
     if !table_exists(pool, BOOKKEEPING_TABLE).await? {
@@ -209,7 +202,7 @@ pub(crate) async fn pending(
 
 /// Whether the main database has a table called `name` (in any case, as
 /// SQLite compares names).
-pub(crate) async fn table_exists(pool: &SqlitePool, name: &str) -> Result<bool, SqliteStoreError> {
+pub(crate) async fn table_exists(pool: &SqlitePool, name: &str) -> Result<bool> {
     let count: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM main.sqlite_master \
          WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
@@ -254,9 +247,8 @@ mod tests {
 
     #[test]
     fn migrate_future_is_send_for_any_borrow() {
-        type Boxed<'a> = std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<usize, SqliteStoreError>> + Send + 'a>,
-        >;
+        type Boxed<'a> =
+            std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize>> + Send + 'a>>;
 
         // Fails to compile, not to run, if the future stops being Send.
         fn boxed<'a>(pool: &'a SqlitePool, table: &'a TableName) -> Boxed<'a> {

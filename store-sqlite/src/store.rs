@@ -289,9 +289,7 @@ impl SqliteStore {
         match result {
             Ok(done) if done.rows_affected() == 0 => Ok(SaveOutcome::Missing),
             Ok(_) => Ok(SaveOutcome::Saved),
-            Err(sqlx::Error::Database(error)) if error.kind() == ErrorKind::NotNullViolation => {
-                Ok(SaveOutcome::Conflict)
-            }
+            Err(error) if is_not_null_violation(&error) => Ok(SaveOutcome::Conflict),
             Err(error) => Err(backend(op)(error)),
         }
     }
@@ -436,7 +434,9 @@ async fn timed<T>(
     let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     match &result {
         Ok(_) => tracing::debug!(op, elapsed_us, "sqlite session store call"),
-        Err(error) => tracing::debug!(op, elapsed_us, %error, "sqlite session store call failed"),
+        Err(error) => {
+            tracing::debug!(op, elapsed_us, %error, "sqlite session store call failed");
+        }
     }
     result
 }
@@ -458,6 +458,14 @@ fn bind_record<'q>(
         .bind(record.principal.as_deref())
         .bind(record.expiry_json())
         .bind(to_unix_millis(now)))
+}
+
+/// Whether SQLite refused to write NULL into a NOT NULL column.
+fn is_not_null_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(error) => error.kind() == ErrorKind::NotNullViolation,
+        _ => false,
+    }
 }
 
 /// A version as SQLite's signed 64-bit integer.
@@ -486,7 +494,6 @@ fn decode_row(row: &SqliteRow) -> Result<Record, StoreError> {
         .ok()
         .filter(|&version| version >= 1)
         .ok_or_else(|| invalid("version", "not a positive integer"))?;
-    let time = |name, millis| from_unix_millis(millis).ok_or_else(|| invalid(name, "out of range"));
 
     Ok(Record {
         key: StorageKey::from_bytes(key),
@@ -498,6 +505,11 @@ fn decode_row(row: &SqliteRow) -> Result<Record, StoreError> {
         principal,
         expiry: Record::parse_expiry(expiry.as_deref()).map_err(StoreError::decode)?,
     })
+}
+
+/// A stored time as a timestamp, if it is in range.
+fn time(column: &'static str, millis: i64) -> Result<OffsetDateTime, StoreError> {
+    from_unix_millis(millis).ok_or_else(|| StoreError::decode(invalid(column, "out of range")))
 }
 
 fn corrupt(column: &'static str, source: sqlx::Error) -> SqliteStoreError {

@@ -152,11 +152,11 @@ pub async fn assert_time_zone_in_effect() {
         .expect("an offset in hours");
     let store = memory_store().await;
 
-    let local_hour: i64 =
-        sqlx::query_scalar("SELECT CAST(strftime('%H', 0, 'unixepoch', 'localtime') AS INTEGER)")
-            .fetch_one(store.pool())
-            .await
-            .expect("ask SQLite for the local hour at the epoch");
+    let sql = "SELECT CAST(strftime('%H', 0, 'unixepoch', 'localtime') AS INTEGER)";
+    let local_hour: i64 = sqlx::query_scalar(sql)
+        .fetch_one(store.pool())
+        .await
+        .expect("ask SQLite for the local hour at the epoch");
 
     assert_eq!(
         local_hour,
