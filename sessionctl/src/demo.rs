@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::Form;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use session_core::{CookiePolicy, CookiePolicyError, SessionConfig, Store};
 use session_tower::{Session, SessionLayer};
+use tower_http::cors::CorsLayer;
 
 /// Longest user name the demo accepts.
 const MAX_USER_LEN: usize = 64;
@@ -23,15 +24,39 @@ pub struct DemoOptions {
     pub secure: bool,
     /// Session settings (expiry, clock); the defaults when `None`.
     pub config: Option<SessionConfig>,
+    /// Use the cross-site cookie preset (`SameSite=None`, `Secure`,
+    /// `Partitioned`), for a front end on another site.
+    pub cross_site: bool,
+    /// Allow credentialed requests from exactly this origin (CORS), such
+    /// as `http://localhost:5173`.
+    pub cors_origin: Option<String>,
+}
+
+/// Why the demo could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemoError {
+    /// The cookie options make a cookie browsers reject.
+    #[error("invalid cookie options")]
+    Cookie(#[from] CookiePolicyError),
+
+    /// The CORS origin is not a valid header value.
+    #[error("invalid CORS origin {0:?}")]
+    Origin(String),
 }
 
 /// The demo's router over `store`.
 ///
 /// # Errors
 ///
-/// A [`CookiePolicyError`] if the options make a cookie browsers reject.
-pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, CookiePolicyError> {
-    let cookie = CookiePolicy::builder().secure(options.secure).build()?;
+/// [`DemoError::Cookie`] if the options make a cookie browsers reject;
+/// [`DemoError::Origin`] for a malformed CORS origin.
+pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, DemoError> {
+    let cookie = if options.cross_site {
+        CookiePolicy::cross_site().partitioned(true).build()?
+    } else {
+        CookiePolicy::builder().secure(options.secure).build()?
+    };
     let config = options.config.clone().unwrap_or_default();
     let layer = SessionLayer::from_arc(store)
         .with_cookie(cookie)
@@ -43,7 +68,19 @@ pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, Cooki
         .route("/logout", post(logout))
         .route("/me", get(me))
         .layer(layer);
-    Ok(router)
+
+    let Some(origin) = &options.cors_origin else {
+        return Ok(router);
+    };
+    let allowed: HeaderValue = origin
+        .parse()
+        .map_err(|_| DemoError::Origin(origin.clone()))?;
+    let cors = CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE]);
+    Ok(router.layer(cors))
 }
 
 #[derive(Deserialize)]

@@ -15,4 +15,5 @@
 //! ```
 
 pub mod demo;
+pub mod front;
 pub mod stores;

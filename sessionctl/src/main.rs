@@ -30,6 +30,14 @@ enum Command {
         /// Mark the cookie Secure (serve it behind HTTPS).
         #[arg(long)]
         secure: bool,
+        /// Also serve a front-end page on another site that calls the API
+        /// with credentials; the cookie uses the cross-site preset.
+        #[arg(long)]
+        cross_site: bool,
+        /// Where the front end of --cross-site listens; it is opened as
+        /// http://localhost:PORT, another site than the API's 127.0.0.1.
+        #[arg(long, default_value = "127.0.0.1:5173")]
+        front_listen: SocketAddr,
     },
     /// Create or update the store's schema (idempotent).
     Migrate {
@@ -87,7 +95,12 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             store,
             listen,
             secure,
-        } => demo(&store, listen, secure).await,
+            cross_site,
+            front_listen,
+        } => {
+            let front = cross_site.then_some(front_listen);
+            demo(&store, listen, secure, front).await
+        }
         Command::Migrate { url } => {
             let store = AnyStore::open(&url).await?;
             let kind = store.kind();
@@ -125,18 +138,41 @@ async fn ready(url: &str) -> Result<AnyStore, BoxError> {
     Ok(store)
 }
 
-async fn demo(url: &str, listen: SocketAddr, secure: bool) -> Result<(), BoxError> {
+async fn demo(
+    url: &str,
+    listen: SocketAddr,
+    secure: bool,
+    front: Option<SocketAddr>,
+) -> Result<(), BoxError> {
     let store = AnyStore::open(url).await?;
     store.migrate().await?;
-    let options = DemoOptions {
-        secure,
-        ..DemoOptions::default()
-    };
-    let router = app(store.shared(), &options)?;
 
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
+    let front = match front {
+        Some(front) => Some(tokio::net::TcpListener::bind(front).await?),
+        None => None,
+    };
+    let front_origin = match &front {
+        Some(front) => Some(format!("http://localhost:{}", front.local_addr()?.port())),
+        None => None,
+    };
+
+    let options = DemoOptions {
+        secure,
+        cross_site: front.is_some(),
+        cors_origin: front_origin.clone(),
+        ..DemoOptions::default()
+    };
+    let router = app(store.shared(), &options)?;
     println!("session demo listening on http://{address}/");
+
+    if let (Some(front), Some(origin)) = (front, front_origin) {
+        let api = format!("http://{address}");
+        let page = sessionctl::front::front_end(&api);
+        println!("front end on another site: open {origin}/");
+        tokio::spawn(async move { axum::serve(front, page).await });
+    }
 
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
