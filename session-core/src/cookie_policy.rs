@@ -272,8 +272,10 @@ impl CookiePolicy {
         let mut cookie = self.base_cookie(id.encode());
         if let Some(max_age) = max_age {
             let whole = max_age.whole_seconds();
+            // Saturating: a remainder on top of the longest whole-second
+            // count must not wrap around to a cookie that is already dead.
             let seconds = if max_age > Duration::seconds(whole) {
-                whole + 1
+                whole.saturating_add(1)
             } else {
                 whole
             };
