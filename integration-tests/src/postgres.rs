@@ -529,7 +529,7 @@ fn versioned_dirs(root: &Path) -> Vec<PathBuf> {
             Some((version, entry.path().join("bin")))
         })
         .collect();
-    versions.sort_by(|a, b| b.0.cmp(&a.0));
+    versions.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
     versions.into_iter().map(|(_, dir)| dir).collect()
 }
 
@@ -538,7 +538,7 @@ fn image(host_port: Option<u16>) -> testcontainers::ContainerRequest<Postgres> {
     let request = Postgres::default().with_host_auth().with_tag("15-alpine");
     match host_port {
         Some(port) => request.with_mapped_port(port, 5432.tcp()),
-        None => request.into(),
+        None => request,
     }
 }
 

@@ -136,7 +136,7 @@ async fn requests_fail_cleanly_while_postgres_is_down_and_recover_after() {
     stop.store(true, Ordering::Relaxed);
     worker.await.expect("the requests never panicked");
 
-    let visits = visits.lock().expect("not poisoned");
+    let visits = std::mem::take(&mut *visits.lock().expect("not poisoned"));
     let down: Vec<&Visit> = visits[stopped_at..restarted_at].iter().collect();
     let failures: Vec<&&Visit> = down.iter().filter(|v| !v.ok).collect();
     let slowest = visits.iter().map(|v| v.elapsed).max().unwrap_or_default();
