@@ -173,15 +173,19 @@ impl RedisNode {
         }
     }
 
-    /// A client for commands the store never sends (`CONFIG`, `PTTL`).
+    /// A fresh connection for commands the store never sends (`CONFIG`,
+    /// `PTTL`, `INFO`).
     ///
     /// # Panics
     ///
-    /// When the URL does not parse.
-    #[must_use]
-    pub fn client(&self) -> redis::Client {
-        redis::Client::open(self.url.as_str())
-            .unwrap_or_else(|error| panic!("the test Redis URL does not parse: {error}"))
+    /// When the URL does not parse or the server does not answer.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        let client = redis::Client::open(self.url.as_str())
+            .unwrap_or_else(|error| panic!("the test Redis URL does not parse: {error}"));
+        client
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap_or_else(|error| panic!("cannot connect to the test Redis: {error}"))
     }
 
     /// Stops the server (a `SIGTERM`, or stopping the container).
@@ -265,20 +269,18 @@ impl RedisCluster {
         &self.urls
     }
 
-    /// Clients for each node, for commands the store never sends.
+    /// A cluster connection for commands the store never sends.
     ///
     /// # Panics
     ///
-    /// When a URL does not parse.
-    #[must_use]
-    pub fn node_clients(&self) -> Vec<redis::Client> {
-        self.urls
-            .iter()
-            .map(|url| {
-                redis::Client::open(url.as_str())
-                    .unwrap_or_else(|error| panic!("a cluster node URL does not parse: {error}"))
-            })
-            .collect()
+    /// When a URL does not parse or the cluster does not answer.
+    pub async fn connection(&self) -> redis::cluster_async::ClusterConnection {
+        let client = redis::cluster::ClusterClient::new(self.urls.clone())
+            .unwrap_or_else(|error| panic!("a cluster node URL does not parse: {error}"));
+        client
+            .get_async_connection()
+            .await
+            .unwrap_or_else(|error| panic!("cannot connect to the test cluster: {error}"))
     }
 }
 
