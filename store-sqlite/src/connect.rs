@@ -111,7 +111,12 @@ pub(crate) async fn open_pool(
             .await
             .map_err(connect_failed)?;
 
-    let pool_options = SqlitePoolOptions::new().acquire_timeout(config.acquire_timeout);
+    let pool_options = SqlitePoolOptions::new()
+        .acquire_timeout(config.acquire_timeout)
+        // A connection to a local database does not go stale the way a
+        // network one does; pinging it on every acquire is a wasted trip
+        // to its worker thread.
+        .test_before_acquire(false);
     let pool_options = if file.is_empty() {
         // Each connection to a private in-memory or temporary database
         // would see its own; a shared in-memory one is dropped with its

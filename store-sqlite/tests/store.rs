@@ -304,4 +304,24 @@ async fn bad_urls_and_unopenable_files_are_clear_errors() {
     assert!(unreachable.unwrap_err().is_connect());
 }
 
+/// Applications call these from spawned tasks and handlers, which need
+/// their futures to be `Send`; this fails to compile otherwise.
+#[tokio::test]
+async fn inherent_methods_run_on_spawned_tasks() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+
+    let task = tokio::spawn(async move {
+        let applied = store.migrate().await.unwrap();
+        store.check_schema().await.unwrap();
+        let pending = store.pending_migrations().await.unwrap();
+        let counts = store.stats(now()).await.unwrap();
+        (applied, pending, counts)
+    });
+    let (applied, pending, counts) = task.await.unwrap();
+
+    assert_eq!(applied, 1);
+    assert!(pending.is_empty());
+    assert_eq!(counts, SessionCounts::default());
+}
+
 time_zone_tests!(store_tests_pass_in_other_time_zones);
