@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::Error;
 use crate::migrate::lock_key;
-use crate::store::PostgresStore;
+use crate::store::{micros, PostgresStore};
 
 /// A running background cleanup, made by [`PostgresStore::spawn_cleanup`].
 ///
@@ -110,11 +110,13 @@ impl PostgresStore {
     /// work at a time and the others skip their turn. A failed sweep is
     /// logged at `warn` and retried at the next tick.
     ///
+    /// An `every` under one millisecond is taken as one millisecond.
+    ///
     /// # Panics
     ///
-    /// Outside a Tokio runtime, or if `every` is zero (as
-    /// [`tokio::time::interval`] does).
+    /// Outside a Tokio runtime, as [`tokio::spawn`] does.
     pub fn spawn_cleanup(&self, every: Duration, clock: impl Clock) -> Cleanup {
+        let every = every.max(Duration::from_millis(1));
         let (stop, stopped) = watch::channel(false);
         let store = self.clone();
         let clock: Arc<dyn Clock> = Arc::new(clock);
@@ -201,7 +203,7 @@ impl PostgresStore {
             tracing::debug!(
                 op = "sweep_expired",
                 removed,
-                elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                elapsed_us = micros(started),
                 "session store call"
             );
 

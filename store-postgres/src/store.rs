@@ -303,7 +303,7 @@ async fn timed<T>(
     result
 }
 
-fn micros(started: Instant) -> u64 {
+pub(crate) fn micros(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
@@ -535,6 +535,14 @@ mod tests {
         assert_send(store.sweep_expired(now));
         assert_send(store.delete_expired(now));
         assert_eq!(store.qualified_table(), "\"public\".\"sessions\"");
+    }
+
+    #[tokio::test]
+    async fn a_malformed_url_is_a_connect_error() {
+        let error = PostgresStore::connect("not a url").await.unwrap_err();
+
+        assert!(matches!(error, Error::Connect { .. }), "{error:?}");
+        assert!(error.is_backend());
     }
 
     #[tokio::test]
