@@ -36,11 +36,22 @@
 //! tooling, take [`migrations`] (or the files) and substitute the table
 //! name as [`Migration`] describes.
 //!
+//! # Connections and errors
+//!
+//! [`SqliteStore::connect`] opens a pool (8 connections by default; see
+//! [`PoolConfig`] for the size, the acquire timeout and SQLite's busy
+//! timeout). [`SqliteStore::new`] takes a pool the application opened.
+//! The [`Store`](session_core::Store) methods report failures as
+//! [`StoreError::Backend`](session_core::StoreError::Backend) with the
+//! `sqlx::Error` as its source; everything else reports a
+//! [`SqliteStoreError`].
+//!
 //! # Limits
 //!
 //! SQLite allows one writer at a time: writes from many requests are
 //! serialised, each waiting up to the busy timeout. An in-memory database
-//! uses a single connection and disappears with the store.
+//! uses a single connection and disappears with the store. A session's
+//! data is rewritten whole on every save.
 //!
 //! # Example
 //!
