@@ -6,12 +6,16 @@
 
 use std::collections::BTreeSet;
 use std::fmt::{Debug, Write as _};
+use std::future::Future;
 use std::sync::Arc;
 
 use session_core::time::OffsetDateTime;
 use session_core::{
     CreateOutcome, Data, Record, SaveOutcome, StorageKey, Store, StoreError, TouchOutcome,
 };
+
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
 
 use crate::failure::Failure;
 use crate::fixture::fresh_namespace;
@@ -190,6 +194,93 @@ impl<S: Store> Subject<S> {
     ) -> Result<u64, Failure> {
         let result = self.store.delete_by_principal(principal, now).await;
         self.or_fail("delete_by_principal", result)
+    }
+
+    /// Loads `key` at `now`; a failure unless it is exactly `want`.
+    pub(crate) async fn expect_record(
+        &self,
+        key: &StorageKey,
+        now: OffsetDateTime,
+        want: &Record,
+        promise: &str,
+    ) -> Result<(), Failure> {
+        let loaded = self.load(key, now).await?;
+        self.check_record(loaded, want, promise)
+    }
+
+    /// Loads `key` at `now`; a failure unless nothing loads.
+    pub(crate) async fn expect_absent(
+        &self,
+        key: &StorageKey,
+        now: OffsetDateTime,
+        promise: &str,
+    ) -> Result<(), Failure> {
+        let loaded = self.load(key, now).await?;
+        self.check_absent(loaded, promise)
+    }
+
+    /// Saves `record`, which must succeed: the store holds
+    /// `expected_version` and the record is live.
+    pub(crate) async fn save_ok(
+        &self,
+        record: &Record,
+        expected_version: u64,
+        now: OffsetDateTime,
+    ) -> Result<(), Failure> {
+        let outcome = self.save(record, expected_version, now).await?;
+        self.check_eq(
+            outcome,
+            SaveOutcome::Saved,
+            "a save with the stored version reports Saved",
+        )
+    }
+
+    /// Touches `key`, which must be live.
+    pub(crate) async fn touch_ok(
+        &self,
+        key: &StorageKey,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), Failure> {
+        let outcome = self.touch(key, expires_at, now).await?;
+        self.check_eq(
+            outcome,
+            TouchOutcome::Touched,
+            "a touch of a live record reports Touched",
+        )
+    }
+
+    /// Runs `count` tasks on the runtime's workers, all released at once
+    /// (so they overlap even on a fast in-process store), and returns
+    /// their results in no particular order.
+    pub(crate) async fn race<T, F, Fut>(&self, count: usize, task: F) -> Result<Vec<T>, Failure>
+    where
+        F: Fn(usize, Self) -> Fut,
+        Fut: Future<Output = Result<T, Failure>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let start = Arc::new(Barrier::new(count));
+        let mut tasks = JoinSet::new();
+        for n in 0..count {
+            let start = Arc::clone(&start);
+            let work = task(n, self.clone());
+            tasks.spawn(async move {
+                start.wait().await;
+                work.await
+            });
+        }
+
+        let mut results = Vec::with_capacity(count);
+        while let Some(joined) = tasks.join_next().await {
+            let result = joined.map_err(|error| {
+                self.fail(
+                    "every concurrent task returns",
+                    format!("a task failed: {error}"),
+                )
+            })?;
+            results.push(result?);
+        }
+        Ok(results)
     }
 
     /// Creates `record`, which must be new.

@@ -1,18 +1,14 @@
 //! `create`: a live record is never overwritten (C28).
 
-use std::sync::Arc;
-
 use serde_json::json;
 use session_core::{CreateOutcome, Record};
-use tokio::sync::Barrier;
-use tokio::task::JoinSet;
 
 use crate::fixture::{data, fresh_key, now, record, simple, LIFETIME, MS};
 use crate::subject::Subject;
 use crate::{Failure, Harness};
 
 /// How many tasks race to create one key.
-const RACERS: u64 = 1_000;
+const RACERS: usize = 1_000;
 
 /// A `create` under the key of a live record reports
 /// [`CreateOutcome::Collision`] and leaves that record exactly as it was,
@@ -46,12 +42,13 @@ pub async fn create_collision_keeps_existing<H: Harness>(h: &H) -> Result<(), Fa
             "a create under the key of a live record reports Collision",
         )?;
 
-        let loaded = s.load(&first.key, at).await?;
-        s.check_record(
-            loaded,
+        s.expect_record(
+            &first.key,
+            at,
             &first,
             "a colliding create leaves the live record untouched",
-        )?;
+        )
+        .await?;
     }
     Ok(())
 }
@@ -71,39 +68,27 @@ pub async fn create_concurrent_one_winner<H: Harness>(h: &H) -> Result<(), Failu
     let t0 = now();
     let key = fresh_key();
 
-    // The barrier releases every create at once, so they overlap even on
-    // a fast in-process store.
-    let start = Arc::new(Barrier::new(RACERS as usize));
-    let mut racers = JoinSet::new();
-    for racer in 0..RACERS {
-        let s = s.clone();
-        let start = Arc::clone(&start);
-        let mine = record(key, t0, data(json!({ "racer": racer })));
-        racers.spawn(async move {
-            start.wait().await;
-            let outcome = s.create(&mine, t0).await;
-            outcome.map(|outcome| (outcome == CreateOutcome::Created).then_some(mine))
-        });
-    }
-
-    let mut winners = Vec::new();
-    while let Some(joined) = racers.join_next().await {
-        let outcome = joined
-            .map_err(|error| s.fail("every create returns", format!("a task failed: {error}")))?;
-        winners.extend(outcome?);
-    }
+    let outcomes = s
+        .race(RACERS, |racer, s| async move {
+            let mine = record(key, t0, data(json!({ "racer": racer })));
+            let outcome = s.create(&mine, t0).await?;
+            Ok((outcome == CreateOutcome::Created).then_some(mine))
+        })
+        .await?;
+    let winners: Vec<Record> = outcomes.into_iter().flatten().collect();
 
     s.check_eq(
         winners.len(),
         1,
         "exactly one of 1,000 concurrent creates of one key reports Created",
     )?;
-    let loaded = s.load(&key, t0).await?;
-    s.check_record(
-        loaded,
+    s.expect_record(
+        &key,
+        t0,
         &winners[0],
         "the stored record is the winning create's",
     )
+    .await
 }
 
 /// A `create` over a record that has expired (but may still sit in the

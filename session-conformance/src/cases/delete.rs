@@ -30,16 +30,21 @@ pub async fn delete_is_idempotent<H: Harness>(h: &H) -> Result<(), Failure> {
     s.create_new(&kept, t0).await?;
 
     s.delete(&gone.key).await?;
-    let loaded = s.load(&gone.key, t0).await?;
-    s.check_absent(loaded, "a deleted record no longer loads")?;
-    let loaded = s.load(&kept.key, t0).await?;
-    s.check_record(loaded, &kept, "a delete removes only its own record")?;
+    s.expect_absent(&gone.key, t0, "a deleted record no longer loads")
+        .await?;
+    s.expect_record(&kept.key, t0, &kept, "a delete removes only its own record")
+        .await?;
     s.delete(&gone.key).await?;
 
     let again = record(gone.key, t0 + MS, data(json!({ "user": "carol" })));
     s.create_new(&again, t0 + MS).await?;
-    let loaded = s.load(&gone.key, t0 + MS).await?;
-    s.check_record(loaded, &again, "a deleted key can be created again")
+    s.expect_record(
+        &gone.key,
+        t0 + MS,
+        &again,
+        "a deleted key can be created again",
+    )
+    .await
 }
 
 /// `delete_expired(now)` removes exactly the records expired at `now`
@@ -80,12 +85,13 @@ pub async fn delete_expired_counts_only_expired<H: Harness>(h: &H) -> Result<(),
     )?;
 
     for each in &live {
-        let loaded = s.load(&each.key, sweep).await?;
-        s.check_record(
-            loaded,
+        s.expect_record(
+            &each.key,
+            sweep,
             each,
             "delete_expired leaves live records as they were",
-        )?;
+        )
+        .await?;
     }
     for each in &expired {
         // Loaded at `t0`, when it was live, it shows whether the count
@@ -102,8 +108,8 @@ pub async fn delete_expired_counts_only_expired<H: Harness>(h: &H) -> Result<(),
             )?;
         }
 
-        let loaded = s.load(&each.key, sweep).await?;
-        s.check_absent(loaded, "an expired record never loads")?;
+        s.expect_absent(&each.key, sweep, "an expired record never loads")
+            .await?;
     }
 
     let again = s.delete_expired(sweep).await?;

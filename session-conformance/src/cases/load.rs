@@ -30,22 +30,43 @@ pub async fn load_never_returns_expired<H: Harness>(h: &H) -> Result<(), Failure
         ..simple(t0, "dead on arrival")
     };
     s.create(&dead, t0).await?;
-    let loaded = s.load(&dead.key, t0).await?;
-    s.check_absent(loaded, "a record whose expiry is in the past never loads")?;
+    s.expect_absent(
+        &dead.key,
+        t0,
+        "a record whose expiry is in the past never loads",
+    )
+    .await?;
 
     let live = simple(t0, "alice");
     s.create_new(&live, t0).await?;
     let expires_at = live.expires_at;
 
-    let loaded = s.load(&live.key, expires_at - MS).await?;
-    s.check_record(loaded, &live, "a record loads until 1 ms before its expiry")?;
+    s.expect_record(
+        &live.key,
+        expires_at - MS,
+        &live,
+        "a record loads until 1 ms before its expiry",
+    )
+    .await?;
 
-    let loaded = s.load(&live.key, expires_at).await?;
-    s.check_absent(loaded, "a record does not load at its expiry millisecond")?;
+    s.expect_absent(
+        &live.key,
+        expires_at,
+        "a record does not load at its expiry millisecond",
+    )
+    .await?;
 
-    let loaded = s.load(&live.key, expires_at + MS).await?;
-    s.check_absent(loaded, "a record does not load 1 ms after its expiry")?;
+    s.expect_absent(
+        &live.key,
+        expires_at + MS,
+        "a record does not load 1 ms after its expiry",
+    )
+    .await?;
 
-    let loaded = s.load(&live.key, expires_at + Duration::days(365)).await?;
-    s.check_absent(loaded, "a record does not load long after its expiry")
+    s.expect_absent(
+        &live.key,
+        expires_at + Duration::days(365),
+        "a record does not load long after its expiry",
+    )
+    .await
 }

@@ -1,7 +1,7 @@
 //! Namespaces (key prefixes, tables) on one server are kept apart.
 
 use serde_json::json;
-use session_core::{CreateOutcome, Record, SaveOutcome, TouchOutcome};
+use session_core::{CreateOutcome, Record};
 
 use crate::fixture::{data, next, now, LIFETIME, MS};
 use crate::subject::Subject;
@@ -29,8 +29,12 @@ pub async fn namespaces_isolated<H: Harness>(h: &H) -> Result<(), Failure> {
     };
     a.create_new(&theirs, t0).await?;
 
-    let loaded = b.load(&theirs.key, t0).await?;
-    b.check_absent(loaded, "a store never sees another namespace's records")?;
+    b.expect_absent(
+        &theirs.key,
+        t0,
+        "a store never sees another namespace's records",
+    )
+    .await?;
     let ours = Record {
         data: data(json!({ "user": "bob" })),
         principal: Some("bob".to_owned()),
@@ -44,24 +48,15 @@ pub async fn namespaces_isolated<H: Harness>(h: &H) -> Result<(), Failure> {
     )?;
 
     let ours2 = next(&ours, data(json!({ "user": "bob", "step": 2 })));
-    let saved = b.save(&ours2, 1, t0).await?;
-    b.check_eq(
-        saved,
-        SaveOutcome::Saved,
-        "a save with the stored version reports Saved",
-    )?;
-    let touched = b.touch(&ours.key, t0 + LIFETIME * 2, t0).await?;
-    b.check_eq(
-        touched,
-        TouchOutcome::Touched,
-        "a touch of a live record reports Touched",
-    )?;
-    let loaded = a.load(&theirs.key, t0).await?;
-    a.check_record(
-        loaded,
+    b.save_ok(&ours2, 1, t0).await?;
+    b.touch_ok(&ours.key, t0 + LIFETIME * 2, t0).await?;
+    a.expect_record(
+        &theirs.key,
+        t0,
         &theirs,
         "a save or touch in one namespace leaves the other's",
-    )?;
+    )
+    .await?;
 
     if b.supports_principal_index() {
         let listed = b.list_by_principal("alice", t0).await?;
@@ -79,10 +74,11 @@ pub async fn namespaces_isolated<H: Harness>(h: &H) -> Result<(), Failure> {
     let sweep = theirs.expires_at + MS;
     let removed = b.delete_expired(sweep).await?;
     b.check_eq(removed, 0, "delete_expired counts only its own namespace")?;
-    let loaded = a.load(&theirs.key, t0).await?;
-    a.check_record(
-        loaded,
+    a.expect_record(
+        &theirs.key,
+        t0,
         &theirs,
         "deletes in one namespace leave the other's records",
     )
+    .await
 }

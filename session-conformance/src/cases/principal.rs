@@ -4,7 +4,7 @@ use std::fmt::Debug;
 
 use serde_json::json;
 use session_core::time::Duration;
-use session_core::{Record, SaveOutcome, Store, StoreError};
+use session_core::{Record, Store, StoreError};
 
 use crate::fixture::{data, next, now, simple};
 use crate::subject::{cut, Subject};
@@ -64,19 +64,21 @@ pub async fn principal_list_and_delete<H: Harness>(h: &H) -> Result<(), Failure>
         "delete_by_principal returns how many live records it deleted",
     )?;
     for each in &alice {
-        let loaded = s.load(&each.key, t0).await?;
-        s.check_absent(
-            loaded,
+        s.expect_absent(
+            &each.key,
+            t0,
             "delete_by_principal deletes every record of the principal",
-        )?;
+        )
+        .await?;
     }
     for each in &others {
-        let loaded = s.load(&each.key, t0).await?;
-        s.check_record(
-            loaded,
+        s.expect_record(
+            &each.key,
+            t0,
             each,
             "delete_by_principal leaves other principals' records",
-        )?;
+        )
+        .await?;
     }
 
     let listed = s.list_by_principal("alice", t0).await?;
@@ -132,12 +134,7 @@ pub async fn principal_follows_changes<H: Harness>(h: &H) -> Result<(), Failure>
         ..next(&leaves, data(json!({})))
     };
     for each in [&moved, &left] {
-        let outcome = s.save(each, 1, t0).await?;
-        s.check_eq(
-            outcome,
-            SaveOutcome::Saved,
-            "a save with the stored version reports Saved",
-        )?;
+        s.save_ok(each, 1, t0).await?;
     }
     s.delete(&deleted.key).await?;
 
@@ -163,18 +160,20 @@ pub async fn principal_follows_changes<H: Harness>(h: &H) -> Result<(), Failure>
         1,
         "delete_by_principal counts only live records of the principal",
     )?;
-    let loaded = s.load(&moved.key, at).await?;
-    s.check_record(
-        loaded,
+    s.expect_record(
+        &moved.key,
+        at,
         &moved,
         "delete_by_principal spares a record that left the principal",
-    )?;
-    let loaded = s.load(&left.key, at).await?;
-    s.check_record(
-        loaded,
+    )
+    .await?;
+    s.expect_record(
+        &left.key,
+        at,
         &left,
         "delete_by_principal spares a record that left the principal",
     )
+    .await
 }
 
 /// A failure unless `listed` holds exactly `want`, in any order.

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{CookieLifetime, Expiry, Record, SaveOutcome, StorageKey, TouchOutcome};
+use session_core::{CookieLifetime, Expiry, Record, StorageKey};
 
 use crate::fixture::{data, fresh_key, next, now, record, simple, LIFETIME, MS};
 use crate::subject::Subject;
@@ -29,18 +29,23 @@ pub async fn round_trip_edge_data<H: Harness>(h: &H) -> Result<(), Failure> {
     let edge = record(fresh_key(), t0, edge_data());
 
     s.create_new(&edge, t0).await?;
-    let loaded = s.load(&edge.key, t0).await?;
-    s.check_record(loaded, &edge, "edge data reads back exactly after create")?;
+    s.expect_record(
+        &edge.key,
+        t0,
+        &edge,
+        "edge data reads back exactly after create",
+    )
+    .await?;
 
     let saved = next(&edge, edge_data());
-    let outcome = s.save(&saved, 1, t0).await?;
-    s.check_eq(
-        outcome,
-        SaveOutcome::Saved,
-        "a save with the stored version reports Saved",
-    )?;
-    let loaded = s.load(&edge.key, t0).await?;
-    s.check_record(loaded, &saved, "edge data reads back exactly after save")
+    s.save_ok(&saved, 1, t0).await?;
+    s.expect_record(
+        &edge.key,
+        t0,
+        &saved,
+        "edge data reads back exactly after save",
+    )
+    .await
 }
 
 fn edge_data() -> session_core::Data {
@@ -95,12 +100,13 @@ pub async fn round_trip_control_characters<H: Harness>(h: &H) -> Result<(), Fail
     let odd = record(fresh_key(), t0, map);
 
     s.create_new(&odd, t0).await?;
-    let loaded = s.load(&odd.key, t0).await?;
-    s.check_record(
-        loaded,
+    s.expect_record(
+        &odd.key,
+        t0,
         &odd,
         "control characters, NUL included, read back exactly",
     )
+    .await
 }
 
 /// A record whose data is the empty object `{}` is stored and reads back
@@ -118,29 +124,26 @@ pub async fn round_trip_empty_data<H: Harness>(h: &H) -> Result<(), Failure> {
     let t0 = now();
     let empty = record(fresh_key(), t0, data(json!({})));
     s.create_new(&empty, t0).await?;
-    let loaded = s.load(&empty.key, t0).await?;
-    s.check_record(
-        loaded,
+    s.expect_record(
+        &empty.key,
+        t0,
         &empty,
         "a record with data {} reads back with data {}",
-    )?;
+    )
+    .await?;
 
     let filled = next(&empty, data(json!({ "a": 1 })));
     let emptied = next(&filled, data(json!({})));
     for (each, expected) in [(&filled, 1), (&emptied, 2)] {
-        let outcome = s.save(each, expected, t0).await?;
-        s.check_eq(
-            outcome,
-            SaveOutcome::Saved,
-            "a save with the stored version reports Saved",
-        )?;
+        s.save_ok(each, expected, t0).await?;
     }
-    let loaded = s.load(&empty.key, t0).await?;
-    s.check_record(
-        loaded,
+    s.expect_record(
+        &empty.key,
+        t0,
         &emptied,
         "a save that empties the data reads back with data {}",
     )
+    .await
 }
 
 /// The principal and the per-session expiry override ("remember me")
@@ -166,12 +169,13 @@ pub async fn round_trip_expiry_and_principal<H: Harness>(h: &H) -> Result<(), Fa
     let without = simple(t0, "anonymous");
     for each in [&with, &without] {
         s.create_new(each, t0).await?;
-        let loaded = s.load(&each.key, t0).await?;
-        s.check_record(
-            loaded,
+        s.expect_record(
+            &each.key,
+            t0,
             each,
             "principal and expiry override read back as created",
-        )?;
+        )
+        .await?;
     }
 
     let cleared = Record {
@@ -185,18 +189,14 @@ pub async fn round_trip_expiry_and_principal<H: Harness>(h: &H) -> Result<(), Fa
         ..next(&without, without.data.clone())
     };
     for each in [&cleared, &set] {
-        let outcome = s.save(each, 1, t0).await?;
-        s.check_eq(
-            outcome,
-            SaveOutcome::Saved,
-            "a save with the stored version reports Saved",
-        )?;
-        let loaded = s.load(&each.key, t0).await?;
-        s.check_record(
-            loaded,
+        s.save_ok(each, 1, t0).await?;
+        s.expect_record(
+            &each.key,
+            t0,
             each,
             "principal and expiry override read back as saved",
-        )?;
+        )
+        .await?;
     }
     Ok(())
 }
@@ -230,12 +230,7 @@ pub async fn timestamps_exact_millis<H: Harness>(h: &H) -> Result<(), Failure> {
     .await?;
 
     let touched_to = at_millis(t0 + LIFETIME * 2, 7);
-    let outcome = s.touch(&first.key, touched_to, t0).await?;
-    s.check_eq(
-        outcome,
-        TouchOutcome::Touched,
-        "a touch of a live record reports Touched",
-    )?;
+    s.touch_ok(&first.key, touched_to, t0).await?;
     let touched = Record {
         expires_at: touched_to,
         ..first.clone()
@@ -252,12 +247,7 @@ pub async fn timestamps_exact_millis<H: Harness>(h: &H) -> Result<(), Failure> {
         expires_at: at_millis(t0 + LIFETIME * 3, 998),
         ..next(&touched, touched.data.clone())
     };
-    let outcome = s.save(&saved, 1, t0).await?;
-    s.check_eq(
-        outcome,
-        SaveOutcome::Saved,
-        "a save with the stored version reports Saved",
-    )?;
+    s.save_ok(&saved, 1, t0).await?;
     check_times(
         &s,
         &saved,
@@ -322,20 +312,25 @@ pub async fn keys_kept_apart<H: Harness>(h: &H) -> Result<(), Failure> {
     }
 
     for each in &records {
-        let loaded = s.load(&each.key, t0).await?;
-        s.check_record(loaded, each, "every key loads its own record")?;
+        s.expect_record(&each.key, t0, each, "every key loads its own record")
+            .await?;
     }
-    let loaded = s.load(&near(7), t0).await?;
-    s.check_absent(loaded, "a key one byte away from stored ones loads nothing")?;
+    s.expect_absent(
+        &near(7),
+        t0,
+        "a key one byte away from stored ones loads nothing",
+    )
+    .await?;
 
     s.delete(&records[0].key).await?;
     for each in &records[1..] {
-        let loaded = s.load(&each.key, t0 + MS).await?;
-        s.check_record(
-            loaded,
+        s.expect_record(
+            &each.key,
+            t0 + MS,
             each,
             "a delete removes only the record under its key",
-        )?;
+        )
+        .await?;
     }
     Ok(())
 }

@@ -1,12 +1,8 @@
 //! `save`: versioned writes that never resurrect a session.
 
-use std::sync::Arc;
-
 use serde_json::{json, Value};
 use session_core::time::Duration;
 use session_core::{Record, SaveOutcome};
-use tokio::sync::Barrier;
-use tokio::task::JoinSet;
 
 use crate::fixture::{data, fresh_key, next, now, record, simple, LIFETIME, MS};
 use crate::subject::Subject;
@@ -46,18 +42,14 @@ pub async fn save_bumps_version<H: Harness>(h: &H) -> Result<(), Failure> {
         principal: Some("alice".to_owned()),
         ..next(&first, data(json!({ "user": "alice", "theme": "dark" })))
     };
-    let outcome = s.save(&second, 1, at).await?;
-    s.check_eq(
-        outcome,
-        SaveOutcome::Saved,
-        "a save with the stored version reports Saved",
-    )?;
-    let loaded = s.load(&first.key, at).await?;
-    s.check_record(
-        loaded,
+    s.save_ok(&second, 1, at).await?;
+    s.expect_record(
+        &first.key,
+        at,
         &second,
         "a save writes the whole record: data with removed keys gone, version, expiry, principal",
-    )?;
+    )
+    .await?;
 
     let third = next(&second, data(json!({ "user": "bob" })));
     let outcome = s.save(&third, 2, at + MS).await?;
@@ -66,8 +58,13 @@ pub async fn save_bumps_version<H: Harness>(h: &H) -> Result<(), Failure> {
         SaveOutcome::Saved,
         "a second save with the bumped version reports Saved",
     )?;
-    let loaded = s.load(&first.key, at + MS).await?;
-    s.check_record(loaded, &third, "the second save is read back in full")
+    s.expect_record(
+        &first.key,
+        at + MS,
+        &third,
+        "the second save is read back in full",
+    )
+    .await
 }
 
 /// A save whose expected version is not the stored one, older or newer,
@@ -85,12 +82,7 @@ pub async fn save_stale_version_conflicts<H: Harness>(h: &H) -> Result<(), Failu
     let first = simple(t0, "alice");
     s.create_new(&first, t0).await?;
     let second = next(&first, data(json!({ "user": "alice", "step": 2 })));
-    let outcome = s.save(&second, 1, t0).await?;
-    s.check_eq(
-        outcome,
-        SaveOutcome::Saved,
-        "a save with the stored version reports Saved",
-    )?;
+    s.save_ok(&second, 1, t0).await?;
 
     let stale = next(&first, data(json!({ "user": "mallory" })));
     let ahead = Record {
@@ -105,8 +97,8 @@ pub async fn save_stale_version_conflicts<H: Harness>(h: &H) -> Result<(), Failu
             "a save expecting another version than the stored one reports Conflict",
         )?;
 
-        let loaded = s.load(&first.key, t0).await?;
-        s.check_record(loaded, &second, "a conflicting save writes nothing")?;
+        s.expect_record(&first.key, t0, &second, "a conflicting save writes nothing")
+            .await?;
     }
     Ok(())
 }
@@ -132,8 +124,8 @@ pub async fn save_deleted_stays_missing<H: Harness>(h: &H) -> Result<(), Failure
         SaveOutcome::Missing,
         "a save of a never-created record reports Missing",
     )?;
-    let loaded = s.load(&never.key, t0).await?;
-    s.check_absent(loaded, "a save never creates a record")?;
+    s.expect_absent(&never.key, t0, "a save never creates a record")
+        .await?;
 
     let gone = simple(t0, "alice");
     s.create_new(&gone, t0).await?;
@@ -145,8 +137,12 @@ pub async fn save_deleted_stays_missing<H: Harness>(h: &H) -> Result<(), Failure
         SaveOutcome::Missing,
         "a save of a deleted record reports Missing",
     )?;
-    let loaded = s.load(&gone.key, t0 + MS).await?;
-    s.check_absent(loaded, "a save never brings a deleted record back")
+    s.expect_absent(
+        &gone.key,
+        t0 + MS,
+        "a save never brings a deleted record back",
+    )
+    .await
 }
 
 /// A save of a record that has expired at `now` (even if the backend still
@@ -178,8 +174,8 @@ pub async fn save_expired_stays_missing<H: Harness>(h: &H) -> Result<(), Failure
     )?;
 
     for at in [later, later + Duration::minutes(1)] {
-        let loaded = s.load(&old.key, at).await?;
-        s.check_absent(loaded, "a save never brings an expired record back")?;
+        s.expect_absent(&old.key, at, "a save never brings an expired record back")
+            .await?;
     }
     Ok(())
 }
@@ -201,24 +197,13 @@ pub async fn save_concurrent_writers<H: Harness>(h: &H) -> Result<(), Failure> {
     let first = record(fresh_key(), t0, data(json!({})));
     s.create_new(&first, t0).await?;
 
-    let start = Arc::new(Barrier::new(WRITERS));
-    let mut writers = JoinSet::new();
-    for writer in 0..WRITERS {
-        let s = s.clone();
-        let start = Arc::clone(&start);
-        let key = first.key;
-        writers.spawn(async move {
-            start.wait().await;
+    let key = first.key;
+    let saves = s
+        .race(WRITERS, |writer, s| async move {
             write_until_saved(&s, key, format!("w{writer}"), t0).await
-        });
-    }
-
-    let mut saved = 0;
-    while let Some(joined) = writers.join_next().await {
-        let outcome = joined
-            .map_err(|error| s.fail("every writer returns", format!("a task failed: {error}")))?;
-        saved += outcome?;
-    }
+        })
+        .await?;
+    let saved: u64 = saves.into_iter().sum();
 
     let Some(last) = s.load(&first.key, t0).await? else {
         return Err(s.fail("the record outlives concurrent saves", "no record"));

@@ -33,16 +33,17 @@ pub async fn size_one_mib<H: Harness>(h: &H) -> Result<(), Failure> {
 
     match s.raw().create(&big, t0).await {
         Ok(CreateOutcome::Created) => {
-            let loaded = s.load(&big.key, t0).await?;
-            s.check_record(
-                loaded,
+            s.expect_record(
+                &big.key,
+                t0,
                 &big,
                 "a created 1 MiB value reads back byte for byte",
-            )?;
+            )
+            .await?;
         }
         Err(StoreError::TooLarge { .. }) => {
-            let loaded = s.load(&big.key, t0).await?;
-            s.check_absent(loaded, "a create refused as TooLarge stores nothing")?;
+            s.expect_absent(&big.key, t0, "a create refused as TooLarge stores nothing")
+                .await?;
             let small = Record {
                 key: big.key,
                 ..simple(t0, "small")
@@ -61,16 +62,22 @@ pub async fn size_one_mib<H: Harness>(h: &H) -> Result<(), Failure> {
     let grown = next(&small, big.data.clone());
     match s.raw().save(&grown, 1, t0).await {
         Ok(SaveOutcome::Saved) => {
-            let loaded = s.load(&small.key, t0).await?;
-            s.check_record(
-                loaded,
+            s.expect_record(
+                &small.key,
+                t0,
                 &grown,
                 "a saved 1 MiB value reads back byte for byte",
             )
+            .await
         }
         Err(StoreError::TooLarge { .. }) => {
-            let loaded = s.load(&small.key, t0).await?;
-            s.check_record(loaded, &small, "a save refused as TooLarge writes nothing")
+            s.expect_record(
+                &small.key,
+                t0,
+                &small,
+                "a save refused as TooLarge writes nothing",
+            )
+            .await
         }
         Ok(other) => {
             let promise = "a save with the stored version reports Saved or TooLarge";

@@ -30,23 +30,19 @@ pub async fn touch_moves_expiry_only<H: Harness>(h: &H) -> Result<(), Failure> {
 
     let at = t0 + Duration::minutes(10);
     for target in [at + LIFETIME, at + Duration::minutes(5)] {
-        let outcome = s.touch(&first.key, target, at).await?;
-        s.check_eq(
-            outcome,
-            TouchOutcome::Touched,
-            "a touch of a live record reports Touched",
-        )?;
+        s.touch_ok(&first.key, target, at).await?;
 
         let want = Record {
             expires_at: target,
             ..first.clone()
         };
-        let loaded = s.load(&first.key, at).await?;
-        s.check_record(
-            loaded,
+        s.expect_record(
+            &first.key,
+            at,
             &want,
             "a touch sets expires_at as asked and changes nothing else",
-        )?;
+        )
+        .await?;
     }
 
     let saved = next(&first, data(json!({ "user": "alice", "after": "touch" })));
@@ -83,31 +79,22 @@ pub async fn touch_keeps_concurrent_write<H: Harness>(h: &H) -> Result<(), Failu
     let seen_by_a = s.load(&first.key, t0).await?;
     s.check_record(seen_by_a, &first, "a created record loads")?;
     let logged_out = next(&first, data(json!({ "cart": [1] })));
-    let outcome = s.save(&logged_out, 1, t0 + MS).await?;
-    s.check_eq(
-        outcome,
-        SaveOutcome::Saved,
-        "a save with the stored version reports Saved",
-    )?;
+    s.save_ok(&logged_out, 1, t0 + MS).await?;
 
     // A finishes and refreshes the expiry of what it loaded.
     let at = t0 + Duration::seconds(2);
-    let outcome = s.touch(&first.key, at + LIFETIME, at).await?;
-    s.check_eq(
-        outcome,
-        TouchOutcome::Touched,
-        "a touch of a live record reports Touched",
-    )?;
+    s.touch_ok(&first.key, at + LIFETIME, at).await?;
     let want = Record {
         expires_at: at + LIFETIME,
         ..logged_out
     };
-    let loaded = s.load(&first.key, at).await?;
-    s.check_record(
-        loaded,
+    s.expect_record(
+        &first.key,
+        at,
         &want,
         "a touch keeps what another writer saved since (a removed key stays removed)",
-    )?;
+    )
+    .await?;
 
     // Request C deletes the session; A's late touch must not revive it.
     s.delete(&first.key).await?;
@@ -117,8 +104,12 @@ pub async fn touch_keeps_concurrent_write<H: Harness>(h: &H) -> Result<(), Failu
         TouchOutcome::Missing,
         "a touch of a deleted record reports Missing",
     )?;
-    let loaded = s.load(&first.key, at + MS).await?;
-    s.check_absent(loaded, "a touch never brings a deleted record back")
+    s.expect_absent(
+        &first.key,
+        at + MS,
+        "a touch never brings a deleted record back",
+    )
+    .await
 }
 
 /// A touch of a key that was never created, or of a record expired at
@@ -141,8 +132,8 @@ pub async fn touch_missing_or_expired<H: Harness>(h: &H) -> Result<(), Failure> 
         TouchOutcome::Missing,
         "a touch of a never-created key reports Missing",
     )?;
-    let loaded = s.load(&never, t0).await?;
-    s.check_absent(loaded, "a touch never creates a record")?;
+    s.expect_absent(&never, t0, "a touch never creates a record")
+        .await?;
 
     let old = simple(t0, "alice");
     s.create_new(&old, t0).await?;
@@ -154,11 +145,12 @@ pub async fn touch_missing_or_expired<H: Harness>(h: &H) -> Result<(), Failure> 
         "a touch of an expired record reports Missing",
     )?;
     for at in [later, later + Duration::minutes(1)] {
-        let loaded = s.load(&old.key, at).await?;
-        s.check_absent(
-            loaded,
+        s.expect_absent(
+            &old.key,
+            at,
             "a touch never extends an expired record back to life",
-        )?;
+        )
+        .await?;
     }
     Ok(())
 }
@@ -188,19 +180,15 @@ pub async fn touch_capped_at_deadline<H: Harness>(h: &H) -> Result<(), Failure> 
         ..first.clone()
     };
     for asked in [at + Duration::days(1), first.deadline + MS] {
-        let outcome = s.touch(&first.key, asked, at).await?;
-        s.check_eq(
-            outcome,
-            TouchOutcome::Touched,
-            "a touch of a live record reports Touched",
-        )?;
+        s.touch_ok(&first.key, asked, at).await?;
 
-        let loaded = s.load(&first.key, at).await?;
-        s.check_record(
-            loaded,
+        s.expect_record(
+            &first.key,
+            at,
             &want,
             "a touch past the deadline sets expires_at to the deadline",
-        )?;
+        )
+        .await?;
     }
     Ok(())
 }

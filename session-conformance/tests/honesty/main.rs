@@ -90,9 +90,10 @@ caught! {
     touch_that_revives_expired: TouchIgnoresExpiry => touch_missing_or_expired,
     touch_past_the_deadline: TouchPastDeadline => touch_capped_at_deadline,
     delete_that_fails_on_missing: DeleteErrorsOnMissing => delete_is_idempotent,
-    delete_expired_that_deletes_live: DeleteExpiredDeletesLive => delete_expired_counts_only_expired,
+    delete_expired_deleting_live: DeleteExpiredDeletesLive => delete_expired_counts_only_expired,
     delete_expired_that_miscounts: DeleteExpiredMiscounts => delete_expired_counts_only_expired,
-    delete_expired_that_only_counts: DeleteExpiredCountsWithoutDeleting => delete_expired_counts_only_expired,
+    delete_expired_only_counting: DeleteExpiredCountsWithoutDeleting
+        => delete_expired_counts_only_expired,
     principal_matched_by_prefix: PrincipalPrefixMatch => principal_list_and_delete,
     principal_unsupported_but_answering: UnsupportedAnswersEmpty => principal_list_and_delete,
     principal_index_stale_after_delete: PrincipalStaleAfterDelete => principal_follows_changes,
