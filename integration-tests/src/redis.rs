@@ -34,10 +34,8 @@ use testcontainers::core::{IntoContainerPort as _, WaitFor};
 use testcontainers::runners::AsyncRunner as _;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt as _};
 
-use crate::server::{
-    describe, docker_engine_answers, find_program, free_loopback_port, output_of, port_answers,
-    wait_until, RunAs, ScratchDir,
-};
+use crate::server::{describe, find_program, output_of, wait_until, RunAs, ScratchDir};
+use crate::server::{docker_engine_answers, free_loopback_port, port_answers};
 
 /// The environment variable naming a node to use.
 pub const URL_VAR: &str = "SESSION_TEST_REDIS_URL";
@@ -199,7 +197,10 @@ impl RedisNode {
                 let local = local.clone();
                 blocking(move || local.stop()).await
             }
-            Kind::Container(container, _) => container.stop().await.map_err(io::Error::other),
+            Kind::Container(container, _) => {
+                let stopped = container.stop().await;
+                stopped.map_err(io::Error::other)
+            }
             Kind::External | Kind::SharedContainer { .. } => Err(not_ours()),
         }
     }
@@ -236,7 +237,10 @@ fn not_ours() -> io::Error {
     )
 }
 
-async fn blocking(work: impl FnOnce() -> io::Result<()> + Send + 'static) -> io::Result<()> {
+async fn blocking<F>(work: F) -> io::Result<()>
+where
+    F: FnOnce() -> io::Result<()> + Send + 'static,
+{
     tokio::task::spawn_blocking(work)
         .await
         .map_err(io::Error::other)?
@@ -379,7 +383,8 @@ impl LocalRedis {
                 Mode::Cluster => Some(free_loopback_port()?),
                 Mode::Node => None,
             };
-            let dir = ScratchDir::create("session-test-redis", &RunAs::current(), kill_by_pidfile)?;
+            let owner = RunAs::current();
+            let dir = ScratchDir::create("session-test-redis", &owner, kill_by_pidfile)?;
             let local = Self {
                 program: program.clone(),
                 port,

@@ -15,6 +15,9 @@ use crate::error::Error;
 /// A hash as `HGETALL` returns it.
 pub(crate) type Fields = HashMap<Vec<u8>, Vec<u8>>;
 
+/// What decoding a stored field gives.
+type Decoded<T> = Result<T, Error>;
+
 /// The script arguments that carry a record, in the order `write.lua`
 /// reads them (ARGV[4] to ARGV[11]).
 pub(crate) fn record_args(record: &Record) -> [Vec<u8>; 8] {
@@ -42,7 +45,7 @@ pub(crate) fn millis_text(at: OffsetDateTime) -> Vec<u8> {
 }
 
 /// Rebuilds the record stored under `key` from its hash fields.
-pub(crate) fn decode(key: StorageKey, fields: &Fields) -> Result<Record, Error> {
+pub(crate) fn decode(key: StorageKey, fields: &Fields) -> Decoded<Record> {
     let data_text = text(fields, "data")?;
     let data = Record::parse_data(data_text).map_err(|source| Error::Json {
         field: "data",
@@ -67,24 +70,24 @@ pub(crate) fn decode(key: StorageKey, fields: &Fields) -> Result<Record, Error> 
     })
 }
 
-fn optional_text<'a>(fields: &'a Fields, field: &'static str) -> Result<Option<&'a str>, Error> {
+fn optional_text<'a>(fields: &'a Fields, field: &'static str) -> Decoded<Option<&'a str>> {
     fields
         .get(field.as_bytes())
         .map(|bytes| std::str::from_utf8(bytes).map_err(|_| Error::Malformed { field }))
         .transpose()
 }
 
-fn text<'a>(fields: &'a Fields, field: &'static str) -> Result<&'a str, Error> {
+fn text<'a>(fields: &'a Fields, field: &'static str) -> Decoded<&'a str> {
     optional_text(fields, field)?.ok_or(Error::Malformed { field })
 }
 
-fn number<T: std::str::FromStr>(fields: &Fields, field: &'static str) -> Result<T, Error> {
+fn number<T: std::str::FromStr>(fields: &Fields, field: &'static str) -> Decoded<T> {
     text(fields, field)?
         .parse()
         .map_err(|_| Error::Malformed { field })
 }
 
-fn time(fields: &Fields, field: &'static str) -> Result<OffsetDateTime, Error> {
+fn time(fields: &Fields, field: &'static str) -> Decoded<OffsetDateTime> {
     from_unix_millis(number(fields, field)?).ok_or(Error::Malformed { field })
 }
 
@@ -116,7 +119,7 @@ mod tests {
 
     /// The hash `write.lua` stores for these arguments.
     fn as_stored(args: [Vec<u8>; 8]) -> Fields {
-        let [version, data, created, expires, deadline, has_principal, principal, expiry] = args;
+        let [version, data, created, expires, deadline, flag, principal, expiry] = args;
         let mut fields = Fields::new();
         let mut put = |name: &str, value| fields.insert(name.as_bytes().to_vec(), value);
 
@@ -125,7 +128,7 @@ mod tests {
         put("created", created);
         put("expires", expires);
         put("deadline", deadline);
-        if has_principal == b"1" {
+        if flag == b"1" {
             put("principal", principal);
         }
         if !expiry.is_empty() {

@@ -46,40 +46,53 @@ impl Connection {
     }
 
     /// Connects to the node or cluster named by `url`.
-    pub(crate) async fn open(url: &str, timeout: Duration) -> Result<Self, Error> {
+    pub(crate) async fn open(url: &str, timeouts: Timeouts) -> Result<Self, Error> {
         if url.starts_with(CLUSTER_SCHEME) {
-            return Self::open_cluster(cluster_nodes(url)?, timeout).await;
+            return Self::open_cluster(cluster_nodes(url)?, timeouts).await;
         }
 
         let client = redis::Client::open(url).map_err(|source| Error::Connect { source })?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout));
+            .set_connection_timeout(Some(timeouts.connect))
+            .set_response_timeout(Some(timeouts.response));
         let manager = ConnectionManager::new_with_config(client, config);
 
-        let manager = bounded(timeout, manager).await?;
+        let manager = bounded(timeouts.connect, manager).await?;
         Ok(Self::Node(manager))
     }
 
     /// Connects to a cluster through any of `nodes`.
     #[cfg(feature = "cluster")]
-    pub(crate) async fn open_cluster(nodes: Vec<String>, timeout: Duration) -> Result<Self, Error> {
+    pub(crate) async fn open_cluster(
+        nodes: Vec<String>,
+        timeouts: Timeouts,
+    ) -> Result<Self, Error> {
         let client = redis::cluster::ClusterClient::builder(nodes)
-            .connection_timeout(timeout)
-            .response_timeout(timeout)
+            .connection_timeout(timeouts.connect)
+            .response_timeout(timeouts.response)
             .build()
             .map_err(|source| Error::Connect { source })?;
 
-        let connection = bounded(timeout, client.get_async_connection()).await?;
+        let connection = bounded(timeouts.connect, client.get_async_connection()).await?;
         Ok(Self::Cluster(connection))
     }
 
     /// Without the feature a cluster URL is refused, not misread as a node.
     #[cfg(not(feature = "cluster"))]
-    pub(crate) async fn open_cluster(nodes: Vec<String>, timeout: Duration) -> Result<Self, Error> {
-        let _ = (nodes, timeout);
+    pub(crate) async fn open_cluster(
+        nodes: Vec<String>,
+        timeouts: Timeouts,
+    ) -> Result<Self, Error> {
+        let _ = (nodes, timeouts);
         Err(Error::ClusterDisabled)
     }
+}
+
+/// How long connecting, and then each reply, may take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) connect: Duration,
+    pub(crate) response: Duration,
 }
 
 /// Waits for a first connection, at most `after`.
@@ -155,15 +168,15 @@ mod tests {
 
     #[test]
     fn cluster_url_lists_its_nodes_with_shared_options() {
-        let url = "redis+cluster://app:s%40cret@10.0.0.1:7000,10.0.0.2:7001/?protocol=resp3";
+        let url = "redis+cluster://app:s%40cret@h1:7000,h2:7001/?protocol=resp3";
 
         let nodes = cluster_nodes(url).expect("valid");
 
         assert_eq!(
             nodes,
             [
-                "redis://app:s%40cret@10.0.0.1:7000/?protocol=resp3",
-                "redis://app:s%40cret@10.0.0.2:7001/?protocol=resp3",
+                "redis://app:s%40cret@h1:7000/?protocol=resp3",
+                "redis://app:s%40cret@h2:7001/?protocol=resp3",
             ]
         );
         assert_eq!(

@@ -10,6 +10,18 @@
 //! [`StoreError::Backend`](session_core::StoreError::Backend) instead of
 //! hanging them.
 //!
+//! A call that finds its connection lost (Redis closed it while idle, or
+//! restarted) is sent once more on the new connection, within the same
+//! timeout, so the first request after an idle disconnect succeeds.
+//! Repeating is safe for every operation but one: reads, touches and
+//! deletes by nature, creates and saves because each carries a random
+//! write token stored with the record, so a write whose reply was lost is
+//! recognised when it arrives again instead of colliding or conflicting
+//! with itself. `delete_by_principal` is not repeated, since a second run
+//! could not count what the first one deleted.
+//!
+//! Tested with Redis 7.0, on one node and on a three-master cluster.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -90,7 +102,7 @@
 //! # Redis Cluster (feature `cluster`)
 //!
 //! [`RedisStoreBuilder::connect`] with a `redis+cluster://host:port,...`
-//! URL (or [`RedisStoreBuilder::connect_cluster`]) runs the same store on
+//! URL (or `RedisStoreBuilder::connect_cluster`) runs the same store on
 //! a cluster connection, which follows slot moves and fail-overs.
 //!
 //! Each session is one key, so its scripts run in its own slot. A

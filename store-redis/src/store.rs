@@ -1,4 +1,4 @@
-//! [`RedisStore`] and its builder.
+//! [`RedisStore`], its builder, and how each operation is run.
 
 use std::fmt;
 use std::future::Future;
@@ -8,16 +8,23 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use redis::{RedisError, Script, ScriptInvocation};
 use session_core::time::OffsetDateTime;
+use session_core::{async_trait, to_unix_millis};
 use session_core::{
-    async_trait, to_unix_millis, CreateOutcome, Record, SaveOutcome, StorageKey, Store, StoreError,
-    TouchOutcome,
+    CreateOutcome, Record, SaveOutcome, StorageKey, Store, StoreError, TouchOutcome,
 };
-use tracing::{debug, warn};
+use tracing::debug;
 
-use crate::codec::{decode, millis_text, record_args, Fields};
-use crate::connection::Connection;
+use crate::connection::{Connection, Timeouts};
 use crate::error::Error;
-use crate::scripts::SCRIPTS;
+
+mod index;
+mod records;
+
+/// What a store operation returns.
+type StoreResult<T> = Result<T, StoreError>;
+
+/// The name of a store operation, for errors and logs.
+type Op = &'static str;
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "session:";
@@ -97,7 +104,7 @@ impl RedisStoreBuilder {
     /// [`Error::InvalidClusterUrl`] and [`Error::ClusterDisabled`] for
     /// cluster URLs.
     pub async fn connect(self, url: &str) -> Result<RedisStore, Error> {
-        let connection = Connection::open(url, self.connect_timeout).await?;
+        let connection = Connection::open(url, self.timeouts()).await?;
         Ok(self.finish(connection))
     }
 
@@ -115,7 +122,7 @@ impl RedisStoreBuilder {
         I::Item: Into<String>,
     {
         let nodes = nodes.into_iter().map(Into::into).collect();
-        let connection = Connection::open_cluster(nodes, self.connect_timeout).await?;
+        let connection = Connection::open_cluster(nodes, self.timeouts()).await?;
         Ok(self.finish(connection))
     }
 
@@ -131,6 +138,13 @@ impl RedisStoreBuilder {
         connection: redis::cluster_async::ClusterConnection,
     ) -> RedisStore {
         self.finish(Connection::Cluster(connection))
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: self.connect_timeout,
+            response: self.timeout,
+        }
     }
 
     fn finish(self, connection: Connection) -> RedisStore {
@@ -206,10 +220,10 @@ impl RedisStore {
     /// connection the manager opens instead. Every operation given
     /// [`Retry::Once`] is safe to repeat: reads, touches and deletes by
     /// nature, creates and saves through their write token.
-    async fn run<T, F, Fut>(&self, op: &'static str, retry: Retry, body: F) -> Result<T, StoreError>
+    async fn run<T, F, Fut>(&self, op: Op, retry: Retry, body: F) -> StoreResult<T>
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, StoreError>>,
+        Fut: Future<Output = StoreResult<T>>,
     {
         let started = Instant::now();
         let attempts = async {
@@ -237,14 +251,14 @@ impl RedisStore {
         result
     }
 
-    fn timed_out(&self, op: &'static str) -> StoreError {
+    fn timed_out(&self, op: Op) -> StoreError {
         let after = session_core::time::Duration::try_from(self.timeout)
             .unwrap_or(session_core::time::Duration::MAX);
         StoreError::Timeout { op, after }
     }
 
     /// Turns a client error into the store's error for `op`.
-    fn failed(&self, op: &'static str) -> impl Fn(RedisError) -> StoreError + '_ {
+    fn failed(&self, op: Op) -> impl Fn(RedisError) -> StoreError + '_ {
         move |error| {
             if error.is_timeout() {
                 self.timed_out(op)
@@ -271,156 +285,11 @@ impl RedisStore {
             .arg(to_unix_millis(now));
         invocation
     }
+}
 
-    /// Adds `key` to the set of `principal` ahead of a write (cluster
-    /// only), keeping the set at least as long as `record` can live.
-    async fn index_ahead(
-        &self,
-        op: &'static str,
-        record: &Record,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let Some(principal) = record.principal.as_deref() else {
-            return Ok(());
-        };
-        let reach = to_unix_millis(record.deadline.max(record.expires_at)) - to_unix_millis(now);
-        if reach <= 0 {
-            // The write will not store this record; nothing to index.
-            return Ok(());
-        }
-
-        let mut connection = self.connection.clone();
-        let mut invocation =
-            self.invocation(&SCRIPTS.index_add, &self.principal_key(principal), now);
-        invocation.arg(record.key.to_hex()).arg(reach);
-        invocation
-            .invoke_async::<i64>(&mut connection)
-            .await
-            .map_err(self.failed(op))?;
-        Ok(())
-    }
-
-    /// Drops `key` from the set of `principal` after a write removed or
-    /// moved it (cluster only). A failure leaves a stale member, which
-    /// listing skips, so it is logged and not reported.
-    async fn unindex_after(&self, op: &'static str, key: &StorageKey, principal: Option<&str>) {
-        let Some(principal) = principal.filter(|_| self.is_cluster()) else {
-            return;
-        };
-
-        let mut connection = self.connection.clone();
-        let removed = redis::cmd("SREM")
-            .arg(self.principal_key(principal))
-            .arg(key.to_hex())
-            .query_async::<i64>(&mut connection)
-            .await;
-        if let Err(error) = removed {
-            warn!(op, %error, "redis session store left a stale principal index entry");
-        }
-    }
-
-    /// Every hash named by `members` of a principal set, in order.
-    async fn fetch_all(
-        &self,
-        op: &'static str,
-        members: &[String],
-    ) -> Result<Vec<Fields>, StoreError> {
-        // The client refuses an empty pipeline.
-        if members.is_empty() {
-            return Ok(Vec::new());
-        }
-
-        let mut connection = self.connection.clone();
-        let keys = members
-            .iter()
-            .map(|member| format!("{}{member}", self.prefix));
-
-        // A pipeline must stay in one slot on a cluster, so there each
-        // record is its own request.
-        if self.is_cluster() {
-            let mut all = Vec::with_capacity(members.len());
-            for key in keys {
-                let fields = redis::cmd("HGETALL")
-                    .arg(key)
-                    .query_async(&mut connection)
-                    .await
-                    .map_err(self.failed(op))?;
-                all.push(fields);
-            }
-            return Ok(all);
-        }
-
-        let mut pipeline = redis::pipe();
-        for key in keys {
-            pipeline.cmd("HGETALL").arg(key);
-        }
-        pipeline
-            .query_async(&mut connection)
-            .await
-            .map_err(self.failed(op))
-    }
-
-    async fn members(&self, op: &'static str, set: &str) -> Result<Vec<String>, StoreError> {
-        let mut connection = self.connection.clone();
-        redis::cmd("SMEMBERS")
-            .arg(set)
-            .query_async(&mut connection)
-            .await
-            .map_err(self.failed(op))
-    }
-
-    async fn forget(
-        &self,
-        op: &'static str,
-        set: &str,
-        members: &[String],
-    ) -> Result<(), StoreError> {
-        if members.is_empty() {
-            return Ok(());
-        }
-
-        let mut connection = self.connection.clone();
-        redis::cmd("SREM")
-            .arg(set)
-            .arg(members)
-            .query_async::<i64>(&mut connection)
-            .await
-            .map_err(self.failed(op))?;
-        Ok(())
-    }
-
-    /// Deletes a principal's records one by one (cluster).
-    async fn revoke_each(&self, principal: &str, now: OffsetDateTime) -> Result<u64, StoreError> {
-        const OP: &str = "delete_by_principal";
-        let set = self.principal_key(principal);
-        let members = self.members(OP, &set).await?;
-
-        let mut connection = self.connection.clone();
-        let mut live = 0;
-        let mut settled = Vec::with_capacity(members.len());
-        for member in members {
-            let key = format!("{}{member}", self.prefix);
-            let mut invocation = self.invocation(&SCRIPTS.revoke_one, &key, now);
-            invocation.arg(principal);
-            let revoked: i64 = invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(self.failed(OP))?;
-
-            // A member naming someone else's record stays: that record
-            // may be on its way to this principal.
-            match revoked {
-                1 => live += 1,
-                0 => {}
-                -1 => continue,
-                _ => return Err(unexpected(OP, "revoke_one")),
-            }
-            settled.push(member);
-        }
-
-        self.forget(OP, &set, &settled).await?;
-        Ok(live)
-    }
+/// A script reply that no version of the scripts sends.
+fn unexpected(op: Op, script: &'static str) -> StoreError {
+    StoreError::backend(op, Error::UnexpectedReply { script })
 }
 
 /// Whether an operation may be sent again after a lost connection.
@@ -436,236 +305,11 @@ fn connection_lost(error: &StoreError) -> bool {
     let StoreError::Backend { source, .. } = error else {
         return false;
     };
-    source
-        .downcast_ref::<RedisError>()
-        .is_some_and(|error| error.is_connection_dropped() || error.is_unrecoverable_error())
+    source.downcast_ref::<RedisError>().is_some_and(is_lost)
 }
 
-/// A token naming one create or save, so that sending it again after a
-/// lost reply is recognised (see `write.lua`).
-fn write_token() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
-fn unexpected(op: &'static str, script: &'static str) -> StoreError {
-    StoreError::backend(op, Error::UnexpectedReply { script })
-}
-
-/// A script's reply: an outcome code and, for a cluster caller, the
-/// principal whose set may need the record removed.
-type Reply = (i64, Option<String>);
-
-/// One attempt at each operation; [`Store`] runs them through `run`.
-impl RedisStore {
-    /// A create or save call of `script` carrying `record` and `writer`.
-    fn write_invocation<'a>(
-        &self,
-        script: &'a Script,
-        record: &Record,
-        writer: &str,
-        now: OffsetDateTime,
-    ) -> ScriptInvocation<'a> {
-        let mut invocation = self.invocation(script, &self.record_key(&record.key), now);
-        for arg in record_args(record) {
-            invocation.arg(arg);
-        }
-        invocation.arg(writer);
-        invocation
-    }
-
-    async fn create_once(
-        &self,
-        record: &Record,
-        writer: &str,
-        now: OffsetDateTime,
-    ) -> Result<CreateOutcome, StoreError> {
-        const OP: &str = "create";
-
-        if self.is_cluster() {
-            self.index_ahead(OP, record, now).await?;
-        }
-
-        let mut connection = self.connection.clone();
-        let (code, replaced): Reply = self
-            .write_invocation(&SCRIPTS.create, record, writer, now)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(self.failed(OP))?;
-
-        match code {
-            1 => {
-                let stale = replaced.filter(|old| record.principal.as_ref() != Some(old));
-                self.unindex_after(OP, &record.key, stale.as_deref()).await;
-                Ok(CreateOutcome::Created)
-            }
-            0 => Ok(CreateOutcome::Collision),
-            _ => Err(unexpected(OP, "create")),
-        }
-    }
-
-    async fn load_once(
-        &self,
-        key: &StorageKey,
-        now: OffsetDateTime,
-    ) -> Result<Option<Record>, StoreError> {
-        let mut connection = self.connection.clone();
-        let fields: Fields = redis::cmd("HGETALL")
-            .arg(self.record_key(key))
-            .query_async(&mut connection)
-            .await
-            .map_err(self.failed("load"))?;
-
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        let record = decode(*key, &fields).map_err(StoreError::decode)?;
-        Ok(Some(record).filter(|record| !record.is_expired(now)))
-    }
-
-    async fn save_once(
-        &self,
-        record: &Record,
-        expected_version: u64,
-        writer: &str,
-        now: OffsetDateTime,
-    ) -> Result<SaveOutcome, StoreError> {
-        const OP: &str = "save";
-        let mut connection = self.connection.clone();
-        let mut indexed = false;
-
-        loop {
-            let mut invocation = self.write_invocation(&SCRIPTS.save, record, writer, now);
-            invocation
-                .arg(expected_version)
-                .arg(if indexed { "1" } else { "0" });
-            let (code, principal): Reply = invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(self.failed(OP))?;
-
-            return match code {
-                1 => {
-                    let moved = principal.filter(|old| record.principal.as_ref() != Some(old));
-                    self.unindex_after(OP, &record.key, moved.as_deref()).await;
-                    Ok(SaveOutcome::Saved)
-                }
-                2 => Ok(SaveOutcome::Conflict),
-                3 => {
-                    self.unindex_after(OP, &record.key, principal.as_deref())
-                        .await;
-                    Ok(SaveOutcome::Missing)
-                }
-                // Cluster: index first, then save again.
-                4 if !indexed => {
-                    self.index_ahead(OP, record, now).await?;
-                    indexed = true;
-                    continue;
-                }
-                _ => Err(unexpected(OP, "save")),
-            };
-        }
-    }
-
-    async fn touch_once(
-        &self,
-        key: &StorageKey,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<TouchOutcome, StoreError> {
-        const OP: &str = "touch";
-
-        let mut connection = self.connection.clone();
-        let mut invocation = self.invocation(&SCRIPTS.touch, &self.record_key(key), now);
-        invocation.arg(millis_text(expires_at));
-        let (code, removed): Reply = invocation
-            .invoke_async(&mut connection)
-            .await
-            .map_err(self.failed(OP))?;
-
-        match code {
-            1 => Ok(TouchOutcome::Touched),
-            0 => {
-                self.unindex_after(OP, key, removed.as_deref()).await;
-                Ok(TouchOutcome::Missing)
-            }
-            _ => Err(unexpected(OP, "touch")),
-        }
-    }
-
-    async fn delete_once(&self, key: &StorageKey) -> Result<(), StoreError> {
-        const OP: &str = "delete";
-
-        // The script reads no clock; any time will do.
-        let now = OffsetDateTime::UNIX_EPOCH;
-        let mut connection = self.connection.clone();
-        let removed: Option<String> = self
-            .invocation(&SCRIPTS.delete, &self.record_key(key), now)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(self.failed(OP))?;
-
-        self.unindex_after(OP, key, removed.as_deref()).await;
-        Ok(())
-    }
-
-    async fn list_once(
-        &self,
-        principal: &str,
-        now: OffsetDateTime,
-    ) -> Result<Vec<Record>, StoreError> {
-        const OP: &str = "list_by_principal";
-
-        let set = self.principal_key(principal);
-        let members = self.members(OP, &set).await?;
-        let fetched = self.fetch_all(OP, &members).await?;
-
-        let mut live = Vec::new();
-        let mut gone = Vec::new();
-        for (member, fields) in members.into_iter().zip(fetched) {
-            // Only a member whose record is gone is dropped: one that is
-            // expired or someone else's is dropped once Redis evicts it.
-            let Some(key) = StorageKey::from_hex(&member).filter(|_| !fields.is_empty()) else {
-                gone.push(member);
-                continue;
-            };
-            match decode(key, &fields) {
-                Ok(record) if record.principal.as_deref() == Some(principal) => {
-                    if !record.is_expired(now) {
-                        live.push(record);
-                    }
-                }
-                Ok(_) => {}
-                Err(error) => warn!(op = OP, %error, "skipped a session that does not decode"),
-            }
-        }
-
-        self.forget(OP, &set, &gone).await?;
-        live.sort_by_key(|record| record.created_at);
-        Ok(live)
-    }
-
-    async fn revoke_all_once(
-        &self,
-        principal: &str,
-        now: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
-        const OP: &str = "delete_by_principal";
-
-        if self.is_cluster() {
-            return self.revoke_each(principal, now).await;
-        }
-
-        let mut connection = self.connection.clone();
-        let mut invocation =
-            self.invocation(&SCRIPTS.revoke_all, &self.principal_key(principal), now);
-        invocation.arg(principal);
-        let live: i64 = invocation
-            .invoke_async(&mut connection)
-            .await
-            .map_err(self.failed(OP))?;
-
-        u64::try_from(live).map_err(|_| unexpected(OP, "revoke_all"))
-    }
+fn is_lost(error: &RedisError) -> bool {
+    error.is_connection_dropped() || error.is_unrecoverable_error()
 }
 
 #[async_trait]
@@ -675,7 +319,7 @@ impl Store for RedisStore {
         record: &Record,
         now: OffsetDateTime,
     ) -> Result<CreateOutcome, StoreError> {
-        let writer = &write_token();
+        let writer = &records::write_token();
         self.run("create", Retry::Once, || {
             self.create_once(record, writer, now)
         })
@@ -697,7 +341,7 @@ impl Store for RedisStore {
         expected_version: u64,
         now: OffsetDateTime,
     ) -> Result<SaveOutcome, StoreError> {
-        let writer = &write_token();
+        let writer = &records::write_token();
         self.run("save", Retry::Once, || {
             self.save_once(record, expected_version, writer, now)
         })
@@ -737,7 +381,7 @@ impl Store for RedisStore {
         now: OffsetDateTime,
     ) -> Result<Vec<Record>, StoreError> {
         self.run("list_by_principal", Retry::Once, || {
-            self.list_once(principal, now)
+            self.list(principal, now)
         })
         .await
     }
@@ -750,7 +394,7 @@ impl Store for RedisStore {
         // Sent again after a lost reply, it would count 0 for sessions
         // the first attempt deleted: better to report the failure.
         self.run("delete_by_principal", Retry::Never, || {
-            self.revoke_all_once(principal, now)
+            self.revoke_all(principal, now)
         })
         .await
     }

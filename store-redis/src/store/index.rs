@@ -1,0 +1,215 @@
+//! The principal index: a set per principal naming its sessions, kept
+//! by the record scripts on one node and by the calls here on a cluster,
+//! and the operations that list or revoke through it.
+
+use session_core::time::OffsetDateTime;
+use session_core::{to_unix_millis, Record, StorageKey};
+use tracing::warn;
+
+use super::{unexpected, Op, RedisStore, StoreResult};
+use crate::codec::{decode, Fields};
+use crate::scripts::SCRIPTS;
+
+impl RedisStore {
+    /// Adds `key` to the set of `principal` ahead of a write (cluster
+    /// only), keeping the set at least as long as `record` can live.
+    pub(super) async fn index(
+        &self,
+        op: Op,
+        record: &Record,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let Some(principal) = record.principal.as_deref() else {
+            return Ok(());
+        };
+        let last = record.deadline.max(record.expires_at);
+        let reach = to_unix_millis(last) - to_unix_millis(now);
+        if reach <= 0 {
+            // The write will not store this record; nothing to index.
+            return Ok(());
+        }
+
+        let mut connection = self.connection.clone();
+        let mut invocation =
+            self.invocation(&SCRIPTS.index_add, &self.principal_key(principal), now);
+        invocation.arg(record.key.to_hex()).arg(reach);
+        invocation
+            .invoke_async::<i64>(&mut connection)
+            .await
+            .map_err(self.failed(op))?;
+        Ok(())
+    }
+
+    /// Drops `key` from the set of `principal` after a write removed or
+    /// moved it (cluster only). A failure leaves a stale member, which
+    /// listing skips, so it is logged and not reported.
+    pub(super) async fn unindex(&self, op: Op, key: &StorageKey, principal: Option<&str>) {
+        let Some(principal) = principal.filter(|_| self.is_cluster()) else {
+            return;
+        };
+
+        let mut connection = self.connection.clone();
+        let removed = redis::cmd("SREM")
+            .arg(self.principal_key(principal))
+            .arg(key.to_hex())
+            .query_async::<i64>(&mut connection)
+            .await;
+        if let Err(error) = removed {
+            warn!(op, %error, "redis session store left a stale principal index entry");
+        }
+    }
+
+    /// Every hash named by `members` of a principal set, in order.
+    async fn fetch_all(&self, op: Op, members: &[String]) -> StoreResult<Vec<Fields>> {
+        // The client refuses an empty pipeline.
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+
+        let mut connection = self.connection.clone();
+        let keys = members
+            .iter()
+            .map(|member| format!("{}{member}", self.prefix));
+
+        // A pipeline must stay in one slot on a cluster, so there each
+        // record is its own request.
+        if self.is_cluster() {
+            let mut all = Vec::with_capacity(members.len());
+            for key in keys {
+                let fields = redis::cmd("HGETALL")
+                    .arg(key)
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(self.failed(op))?;
+                all.push(fields);
+            }
+            return Ok(all);
+        }
+
+        let mut pipeline = redis::pipe();
+        for key in keys {
+            pipeline.cmd("HGETALL").arg(key);
+        }
+        pipeline
+            .query_async(&mut connection)
+            .await
+            .map_err(self.failed(op))
+    }
+
+    async fn members(&self, op: Op, set: &str) -> StoreResult<Vec<String>> {
+        let mut connection = self.connection.clone();
+        redis::cmd("SMEMBERS")
+            .arg(set)
+            .query_async(&mut connection)
+            .await
+            .map_err(self.failed(op))
+    }
+
+    async fn forget(&self, op: Op, set: &str, members: &[String]) -> StoreResult<()> {
+        if members.is_empty() {
+            return Ok(());
+        }
+
+        let mut connection = self.connection.clone();
+        redis::cmd("SREM")
+            .arg(set)
+            .arg(members)
+            .query_async::<i64>(&mut connection)
+            .await
+            .map_err(self.failed(op))?;
+        Ok(())
+    }
+
+    /// Deletes a principal's records one by one (cluster).
+    async fn revoke_each(&self, principal: &str, now: OffsetDateTime) -> StoreResult<u64> {
+        const OP: Op = "delete_by_principal";
+        let set = self.principal_key(principal);
+        let members = self.members(OP, &set).await?;
+
+        let mut connection = self.connection.clone();
+        let mut live = 0;
+        let mut settled = Vec::with_capacity(members.len());
+        for member in members {
+            let key = format!("{}{member}", self.prefix);
+            let mut invocation = self.invocation(&SCRIPTS.revoke_one, &key, now);
+            invocation.arg(principal);
+            let revoked: i64 = invocation
+                .invoke_async(&mut connection)
+                .await
+                .map_err(self.failed(OP))?;
+
+            // A member naming someone else's record stays: that record
+            // may be on its way to this principal.
+            match revoked {
+                1 => live += 1,
+                0 => {}
+                -1 => continue,
+                _ => return Err(unexpected(OP, "revoke_one")),
+            }
+            settled.push(member);
+        }
+
+        self.forget(OP, &set, &settled).await?;
+        Ok(live)
+    }
+
+    pub(super) async fn list(
+        &self,
+        principal: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Record>> {
+        const OP: Op = "list_by_principal";
+
+        let set = self.principal_key(principal);
+        let members = self.members(OP, &set).await?;
+        let fetched = self.fetch_all(OP, &members).await?;
+
+        let mut live = Vec::new();
+        let mut gone = Vec::new();
+        for (member, fields) in members.into_iter().zip(fetched) {
+            // Only a member whose record is gone is dropped: one that is
+            // expired or someone else's is dropped once Redis evicts it.
+            let key = StorageKey::from_hex(&member);
+            let Some(key) = key.filter(|_| !fields.is_empty()) else {
+                gone.push(member);
+                continue;
+            };
+            match decode(key, &fields) {
+                Ok(record) if record.principal.as_deref() == Some(principal) => {
+                    if !record.is_expired(now) {
+                        live.push(record);
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => warn!(op = OP, %error, "skipped an undecodable session"),
+            }
+        }
+
+        self.forget(OP, &set, &gone).await?;
+        live.sort_by_key(|record| record.created_at);
+        Ok(live)
+    }
+
+    pub(super) async fn revoke_all(
+        &self,
+        principal: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        const OP: Op = "delete_by_principal";
+
+        if self.is_cluster() {
+            return self.revoke_each(principal, now).await;
+        }
+
+        let mut connection = self.connection.clone();
+        let mut invocation =
+            self.invocation(&SCRIPTS.revoke_all, &self.principal_key(principal), now);
+        invocation.arg(principal);
+        let live: i64 = invocation
+            .invoke_async(&mut connection)
+            .await
+            .map_err(self.failed(OP))?;
+
+        u64::try_from(live).map_err(|_| unexpected(OP, "revoke_all"))
+    }
+}
