@@ -114,7 +114,9 @@ impl StorageKey {
     /// Parses 64 hex digits back into a key.
     #[must_use]
     pub fn from_hex(text: &str) -> Option<Self> {
-        if text.len() != 64 || !text.is_ascii() {
+        // `from_str_radix` takes a leading sign, so check the digits
+        // first: one key has exactly one spelling (either case).
+        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
 
