@@ -81,16 +81,25 @@ impl fmt::Debug for RedisNode {
 /// When none can be found or started, with instructions.
 pub fn shared() -> &'static RedisNode {
     static SHARED: OnceLock<Result<RedisNode, String>> = OnceLock::new();
+    found_once(&SHARED, "Redis", discover_shared)
+}
 
-    let node = SHARED.get_or_init(|| {
-        let found = discover_shared();
+/// What `discover` finds the first time, for the rest of the process;
+/// reported once, so that a failure's instructions are seen.
+fn found_once<T: fmt::Debug>(
+    cell: &'static OnceLock<Result<T, String>>,
+    what: &str,
+    discover: fn() -> Result<T, String>,
+) -> &'static T {
+    let found = cell.get_or_init(|| {
+        let found = discover();
         match &found {
-            Ok(node) => eprintln!("Redis for tests: {node:?}"),
-            Err(error) => eprintln!("Redis for tests: {error}"),
+            Ok(server) => eprintln!("{what} for tests: {server:?}"),
+            Err(error) => eprintln!("{what} for tests: {error}"),
         }
         found
     });
-    node.as_ref().unwrap_or_else(|error| panic!("{error}"))
+    found.as_ref().unwrap_or_else(|error| panic!("{error}"))
 }
 
 fn discover_shared() -> Result<RedisNode, String> {
@@ -295,16 +304,7 @@ impl RedisCluster {
 /// When none can be found or started, with instructions.
 pub fn shared_cluster() -> &'static RedisCluster {
     static SHARED: OnceLock<Result<RedisCluster, String>> = OnceLock::new();
-
-    let cluster = SHARED.get_or_init(|| {
-        let found = discover_cluster();
-        match &found {
-            Ok(cluster) => eprintln!("Redis Cluster for tests: {cluster:?}"),
-            Err(error) => eprintln!("Redis Cluster for tests: {error}"),
-        }
-        found
-    });
-    cluster.as_ref().unwrap_or_else(|error| panic!("{error}"))
+    found_once(&SHARED, "Redis Cluster", discover_cluster)
 }
 
 fn discover_cluster() -> Result<RedisCluster, String> {

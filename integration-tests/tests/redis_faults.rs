@@ -45,6 +45,16 @@ async fn read_user(
     session.get("user").await
 }
 
+/// A store on `node` with the short timeout, and the default settings.
+async fn session_setup(node: &servers::RedisNode) -> (Arc<dyn Store>, Arc<SessionConfig>) {
+    let store = RedisStore::builder()
+        .timeout(TIMEOUT)
+        .connect(node.url())
+        .await
+        .expect("connect");
+    (Arc::new(store), Arc::new(SessionConfig::default()))
+}
+
 async fn connected_clients(node: &servers::RedisNode) -> u64 {
     let mut raw = node.connection().await;
     let info: String = redis::cmd("INFO")
@@ -61,13 +71,7 @@ async fn connected_clients(node: &servers::RedisNode) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c23_idle_close_outage_and_restart() {
     let node = servers::dedicated().await;
-    let redis_store = RedisStore::builder()
-        .timeout(TIMEOUT)
-        .connect(node.url())
-        .await
-        .expect("connect");
-    let store: Arc<dyn Store> = Arc::new(redis_store);
-    let config = Arc::new(SessionConfig::default());
+    let (store, config) = session_setup(&node).await;
     let id = log_in(&store, &config).await.expect("log in");
 
     // 1. The server drops connections idle for 2 s, the store's included.
@@ -134,13 +138,7 @@ async fn c23_idle_close_outage_and_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c23_restart_during_requests() {
     let node = servers::dedicated().await;
-    let redis_store = RedisStore::builder()
-        .timeout(TIMEOUT)
-        .connect(node.url())
-        .await
-        .expect("connect");
-    let store: Arc<dyn Store> = Arc::new(redis_store);
-    let config = Arc::new(SessionConfig::default());
+    let (store, config) = session_setup(&node).await;
 
     let mut requests = Vec::new();
     for _ in 0..4 {
