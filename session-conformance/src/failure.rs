@@ -8,8 +8,10 @@ use session_core::StoreError;
 /// A broken promise: which case, what the store promised, what was seen.
 ///
 /// The message reads like a bug report, for example: `conformance case
-/// save_stale_version_conflicts failed: a save with a stale version
-/// reports Conflict and writes nothing; seen: Saved`.
+/// save_stale_version_conflicts failed: a save expecting another version
+/// than the stored one reports Conflict; seen: Saved, expected Conflict`.
+/// When the store returned an error, `seen` quotes it with its sources,
+/// since a test's panic message shows only this text.
 #[derive(Debug, thiserror::Error)]
 #[error("conformance case {case} failed: {promise}; seen: {seen}")]
 pub struct Failure {
@@ -35,7 +37,7 @@ impl Failure {
     /// A store operation that returned an error where the contract
     /// expects an outcome.
     #[must_use]
-    pub fn store_error(case: &'static str, op: &'static str, error: StoreError) -> Self {
+    pub fn from_store_error(case: &'static str, op: &'static str, error: StoreError) -> Self {
         Self {
             case,
             promise: format!("`{op}` succeeds"),
@@ -62,9 +64,10 @@ impl Failure {
         &self.seen
     }
 
-    /// The store's error, when the failure is an unexpected one.
+    /// The store's error, when the failure is an error the contract does
+    /// not allow (also its [`source`](std::error::Error::source)).
     #[must_use]
-    pub fn store_error_source(&self) -> Option<&StoreError> {
+    pub fn store_error(&self) -> Option<&StoreError> {
         self.source.as_ref()
     }
 }
@@ -79,4 +82,36 @@ fn chain(error: &StoreError) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::io;
+
+    use super::*;
+
+    #[test]
+    fn message_names_case_promise_and_what_was_seen() {
+        let failure = Failure::new("some_case", "a promise holds", "it did not");
+
+        assert_eq!(
+            failure.to_string(),
+            "conformance case some_case failed: a promise holds; seen: it did not"
+        );
+        assert!(failure.source().is_none());
+    }
+
+    #[test]
+    fn store_errors_keep_their_source_and_quote_its_chain() {
+        let refused = io::Error::new(io::ErrorKind::ConnectionRefused, "connection refused");
+        let error = StoreError::backend("load", refused);
+
+        let failure = Failure::from_store_error("some_case", "load", error);
+
+        assert_eq!(failure.promise(), "`load` succeeds");
+        assert!(failure.seen().ends_with("during load: connection refused"));
+        assert!(failure.store_error().is_some());
+        assert!(failure.source().is_some());
+    }
 }

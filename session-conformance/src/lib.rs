@@ -462,7 +462,20 @@ pub mod __private {
 
 #[cfg(test)]
 mod tests {
-    use super::CASES;
+    use super::{Failure, CASES};
+
+    #[test]
+    #[should_panic(expected = "conformance case some_case failed: a promise; seen: this")]
+    fn a_suite_test_panics_with_the_failure() {
+        let failing = async { Err(Failure::new("some_case", "a promise", "this")) };
+
+        crate::__private::run_test("some_case", failing);
+    }
+
+    #[test]
+    fn a_suite_test_passes_when_its_case_does() {
+        crate::__private::run_test("some_case", async { Ok(()) });
+    }
 
     #[test]
     fn every_case_is_in_the_crate_docs() {

@@ -120,7 +120,7 @@ impl<S: Store> Subject<S> {
 
     /// A failure for an error the contract does not allow here.
     pub(crate) fn store_failure(&self, op: &'static str, error: StoreError) -> Failure {
-        Failure::store_error(self.case, op, error)
+        Failure::from_store_error(self.case, op, error)
     }
 
     fn or_fail<T>(&self, op: &'static str, result: Result<T, StoreError>) -> Result<T, Failure> {

@@ -50,6 +50,17 @@ async fn run_all_runs_every_case_once_in_order() {
     assert_eq!(names, CASES);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_can_be_spawned() {
+    let harness = ReferenceHarness::correct();
+
+    // Spawning needs a `Send` future: a harness can run the suite on a
+    // task of its own.
+    let results = tokio::spawn(async move { run_all(&harness).await }).await;
+
+    assert_all_pass(results.expect("the suite task completes"));
+}
+
 /// One test per broken store: `$case` must report it, naming itself.
 macro_rules! caught {
     ($($test:ident: $fault:ident => $case:ident,)*) => {
