@@ -25,8 +25,38 @@
 //! # }
 //! ```
 //!
+//! # Caching in front of a shared store
+//!
+//! [`CachingStore`] puts a cache (usually a `MemoryStore`) in front of a
+//! durable store that several instances share, so that most loads cost no
+//! round trip. Writes always go to the durable store first and are checked
+//! there by version, so the cache can make a read older but never loses a
+//! write nor brings back a deleted session:
+//!
+//! - Through one `CachingStore` (and its clones) a load never returns
+//!   older data than a write that returned before the load began.
+//! - A load answered from the cache returns a record that the durable
+//!   store held at some moment less than the TTL
+//!   ([`CachingStore::with_ttl`], default 5 s) before the load, by the
+//!   store's clock; only its expiry may have moved since, through a touch
+//!   made by this same instance. A change made through another instance (a
+//!   save, a logout, "log out everywhere") is therefore seen here at the
+//!   latest one TTL after it completed. Until then a read-only request
+//!   here may still see the old data, including a session that was logged
+//!   out elsewhere.
+//! - A save based on such an old copy meets the durable store's version
+//!   check: the conflict (or the missing record, after a logout) drops the
+//!   copy, and the session layer reloads from the durable store and replays
+//!   its changes, so nothing is lost and a logout stays a logout.
+//! - Only records are cached, never their absence: a load of an unknown
+//!   session always asks the durable store.
+//! - If the cache fails, the failure is logged and the durable store
+//!   answers; only the durable store's errors reach the caller.
+//!
 //! [moka]: https://docs.rs/moka
 
+mod caching;
 mod memory;
 
+pub use crate::caching::{CachingStore, DEFAULT_CACHE_TTL};
 pub use crate::memory::{MemoryStore, MemoryStoreBuilder};
