@@ -12,9 +12,9 @@
 //! A cluster:
 //! 1. `SESSION_TEST_REDIS_CLUSTER_URLS`, the comma-separated `redis://`
 //!    URLs of some of its nodes.
-//! 2. Else three throw-away `redis-server`s in cluster mode (each with
-//!    its own free cluster bus port), joined into three masters with no
-//!    replicas by `redis-cli --cluster create`. A cluster in containers
+//! 2. Else three throw-away `redis-server`s in cluster mode (on ports
+//!    whose cluster bus port, 10,000 higher, is free too), joined into
+//!    three masters with no replicas by `redis-cli --cluster create`. A cluster in containers
 //!    would announce addresses the host cannot reach, so there is no
 //!    container step.
 //! 3. Else the test fails and says how to provide one.
@@ -25,6 +25,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
@@ -366,7 +367,7 @@ enum Mode {
 struct LocalRedis {
     program: PathBuf,
     port: u16,
-    bus_port: Option<u16>,
+    mode: Mode,
     dir: Arc<ScratchDir>,
 }
 
@@ -378,17 +379,16 @@ impl LocalRedis {
         // Another process may take a free port first: try a few.
         let mut last = None;
         for _ in 0..3 {
-            let port = free_loopback_port()?;
-            let bus_port = match mode {
-                Mode::Cluster => Some(free_loopback_port()?),
-                Mode::Node => None,
+            let port = match mode {
+                Mode::Node => free_loopback_port()?,
+                Mode::Cluster => free_cluster_port()?,
             };
             let owner = RunAs::current();
             let dir = ScratchDir::create("session-test-redis", &owner, kill_by_pidfile)?;
             let local = Self {
                 program: program.clone(),
                 port,
-                bus_port,
+                mode,
                 dir: Arc::new(dir),
             };
             match local.run() {
@@ -420,15 +420,10 @@ impl LocalRedis {
             .arg(self.pidfile())
             .arg("--logfile")
             .arg(dir.join("redis.log"));
-        if let Some(bus_port) = self.bus_port {
+        if self.mode == Mode::Cluster {
             command
-                .args([
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                ])
-                .args(["--cluster-port", &bus_port.to_string()])
+                .args(["--cluster-enabled", "yes"])
+                .args(["--cluster-config-file", "nodes.conf"])
                 .args(["--cluster-node-timeout", "5000"]);
         }
         output_of(&mut command)?;
@@ -449,6 +444,21 @@ impl LocalRedis {
         let port = self.port;
         wait_until("redis-server to stop", START_LIMIT, || !port_answers(port))
     }
+}
+
+/// A free port whose cluster bus port (10,000 higher, as every Redis
+/// version before 7 fixes it) is free too.
+fn free_cluster_port() -> io::Result<u16> {
+    for _ in 0..100 {
+        let port = free_loopback_port()?;
+        let Some(bus) = port.checked_add(10_000) else {
+            continue;
+        };
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, bus)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(io::Error::other("no free pair of ports for a cluster node"))
 }
 
 /// The teardown of a server's directory: kill it if it still runs.

@@ -11,8 +11,8 @@ use crate::codec::{decode, Fields};
 use crate::scripts::SCRIPTS;
 
 impl RedisStore {
-    /// Adds `key` to the set of `principal` ahead of a write (cluster
-    /// only), keeping the set at least as long as `record` can live.
+    /// Adds `record` to its principal's set ahead of a write (cluster
+    /// only), keeping the set at least as long as the record can live.
     pub(super) async fn index(
         &self,
         op: Op,
@@ -40,9 +40,10 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Drops `key` from the set of `principal` after a write removed or
-    /// moved it (cluster only). A failure leaves a stale member, which
-    /// listing skips, so it is logged and not reported.
+    /// Drops `key` from the set of `principal` after a write removed the
+    /// record or gave it another principal (cluster only). A failure
+    /// leaves a stale member, which listing skips, so it is logged and
+    /// not reported.
     pub(super) async fn unindex(&self, op: Op, key: &StorageKey, principal: Option<&str>) {
         let Some(principal) = principal.filter(|_| self.is_cluster()) else {
             return;
