@@ -1,0 +1,323 @@
+//! Stored sessions written in a format this version no longer reads, and
+//! values whose shape changed between releases.
+//!
+//! `cases.rs` already shows that an undecodable record reads as no session
+//! and that a write then starts a fresh one. These tests add what an
+//! operator relies on after a format change: the skip is logged at `warn`
+//! (never `error`, never with the id), it stays a 200 however often the old
+//! cookie comes back, a live cookie beside the old one still wins, and a
+//! value of a changed shape fails only the key that changed.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use common::{id_of, TestApp};
+use serde_json::{json, Value};
+use session_core::time::OffsetDateTime;
+use session_core::{
+    async_trait, CookiePolicy, CreateOutcome, Error, Id, Record, SaveOutcome, StorageKey, Store,
+    StoreError, TouchOutcome,
+};
+use session_tower::{Session, SessionLayer};
+use store_memory::MemoryStore;
+
+/// Data as an older release stored it: an array, where this one wants an
+/// object, so `Record::parse_data` refuses it.
+const OLD_FORMAT: &str = r#"[["user","alice"],["visits",3]]"#;
+
+/// A `MemoryStore` that also holds records in the old format.
+///
+/// Their stored text goes through the real decoder on every load, as a
+/// database-backed store's would, and fails there.
+#[derive(Debug, Clone, Default)]
+struct MigratedStore {
+    live: MemoryStore,
+    old: Arc<Mutex<HashMap<StorageKey, String>>>,
+}
+
+impl MigratedStore {
+    /// Files a session in the old format and returns its cookie pair.
+    fn add_old(&self) -> String {
+        let id = Id::random();
+        let mut old = self.old.lock().unwrap_or_else(PoisonError::into_inner);
+        old.insert(id.storage_key(), OLD_FORMAT.to_owned());
+        format!("sid={}", id.encode())
+    }
+
+    fn old_text(&self, key: &StorageKey) -> Option<String> {
+        let old = self.old.lock().unwrap_or_else(PoisonError::into_inner);
+        old.get(key).cloned()
+    }
+}
+
+#[async_trait]
+impl Store for MigratedStore {
+    async fn create(
+        &self,
+        record: &Record,
+        now: OffsetDateTime,
+    ) -> Result<CreateOutcome, StoreError> {
+        if self.old_text(&record.key).is_some() {
+            return Ok(CreateOutcome::Collision);
+        }
+        self.live.create(record, now).await
+    }
+
+    async fn load(
+        &self,
+        key: &StorageKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        let Some(text) = self.old_text(key) else {
+            return self.live.load(key, now).await;
+        };
+        // The old text never decodes; a record it did decode to would be
+        // a bug in this fixture.
+        let error = Record::parse_data(&text).expect_err("old format must not decode");
+        Err(StoreError::decode(error))
+    }
+
+    async fn save(
+        &self,
+        record: &Record,
+        expected_version: u64,
+        now: OffsetDateTime,
+    ) -> Result<SaveOutcome, StoreError> {
+        self.live.save(record, expected_version, now).await
+    }
+
+    async fn touch(
+        &self,
+        key: &StorageKey,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<TouchOutcome, StoreError> {
+        self.live.touch(key, expires_at, now).await
+    }
+
+    async fn delete(&self, key: &StorageKey) -> Result<(), StoreError> {
+        self.old
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+        self.live.delete(key).await
+    }
+
+    async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.live.delete_expired(now).await
+    }
+}
+
+/// What the app's log printed, for tests that read it.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Log {
+    /// Sends this thread's `warn` and `error` events here until the guard
+    /// drops. The tests run on one thread, server tasks included.
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let sink = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads `cart` as the list this release expects, and reports how that
+/// went instead of failing the request.
+async fn cart_report(session: Session) -> Json<Value> {
+    let cart = match session.get::<Vec<u32>>("cart").await {
+        Ok(cart) => json!({ "cart": cart }),
+        Err(Error::Deserialize { key, .. }) => json!({ "cart_error": key }),
+        Err(other) => json!({ "other_error": other.to_string() }),
+    };
+    let user: Option<String> = session.get("user").await.ok().flatten();
+    let raw = session.get_value("cart").await.ok().flatten();
+
+    Json(json!({ "typed": cart, "user": user, "raw": raw }))
+}
+
+/// Reads `cart` with `?`: the request fails when the shape changed.
+async fn strict_cart(session: Session) -> Result<Json<Vec<u32>>, session_tower::Error> {
+    let cart = session.get::<Vec<u32>>("cart").await?;
+    Ok(Json(cart.unwrap_or_default()))
+}
+
+/// Counts an item in the cart with `update`, which must read it typed.
+async fn add_item(session: Session) -> Result<Json<usize>, session_tower::Error> {
+    let cart = session
+        .update("cart", |cart: Option<Vec<u32>>| {
+            let mut cart = cart.unwrap_or_default();
+            cart.push(7);
+            cart
+        })
+        .await?;
+    Ok(Json(cart.len()))
+}
+
+/// Replaces `cart` with a value of the new shape.
+async fn reset_cart(session: Session) -> Result<&'static str, session_tower::Error> {
+    session.insert("cart", vec![1u32, 2]).await?;
+    Ok("ok")
+}
+
+async fn serve(store: MigratedStore) -> TestApp {
+    let policy = CookiePolicy::builder()
+        .secure(false)
+        .build()
+        .expect("policy");
+    let layer = SessionLayer::new(store).with_cookie(policy.clone());
+    let app = common::router(layer.clone()).merge(
+        Router::new()
+            .route("/cart-report", get(cart_report))
+            .route("/strict-cart", get(strict_cart))
+            .route("/add-item", post(add_item))
+            .route("/reset-cart", post(reset_cart))
+            .layer(layer),
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let address = listener.local_addr().expect("local address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        policy,
+    }
+}
+
+#[tokio::test]
+async fn an_old_format_record_is_no_session_with_a_warn_every_time() {
+    let log = Log::default();
+    let _guard = log.capture();
+    let store = MigratedStore::default();
+    let app = serve(store.clone()).await;
+    let old = store.add_old();
+
+    for _ in 0..3 {
+        let read = app.get("/get/user", Some(&old)).await;
+
+        assert_eq!(read.status, 200, "{read:?}");
+        assert_eq!(read.json(), Value::Null);
+        assert!(read.set_cookies.is_empty(), "{read:?}");
+    }
+
+    let text = log.text();
+    let warnings = text
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("does not decode"))
+        .count();
+    assert_eq!(warnings, 3, "{text}");
+    assert!(!text.contains("ERROR"), "{text}");
+    let value = old.split_once('=').map(|(_, v)| v).unwrap_or_default();
+    assert!(
+        !text.contains(value),
+        "the log holds the cookie value: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_write_over_an_old_format_record_starts_a_fresh_session() {
+    let store = MigratedStore::default();
+    let app = serve(store.clone()).await;
+    let old = store.add_old();
+
+    let write = app.set("user", json!("bob"), Some(&old)).await;
+
+    assert_eq!(write.status, 200, "{write:?}");
+    let fresh = write.new_cookie().expect("a fresh session cookie");
+    assert_ne!(id_of(&fresh), id_of(&old));
+    assert_eq!(
+        app.get("/get/user", Some(&fresh)).await.json(),
+        json!("bob")
+    );
+    // The old record is untouched: nothing wrote over what it could not read.
+    assert!(store.old_text(&id_of(&old).storage_key()).is_some());
+}
+
+#[tokio::test]
+async fn a_live_cookie_beside_an_old_format_one_still_wins() {
+    let store = MigratedStore::default();
+    let app = serve(store.clone()).await;
+    let live = app.start("user", json!("alice")).await;
+    let old = store.add_old();
+
+    for header in [format!("{old}; {live}"), format!("{live}; {old}")] {
+        let read = app.get("/get/user", Some(&header)).await;
+
+        assert_eq!(read.status, 200, "{header}: {read:?}");
+        assert_eq!(read.json(), json!("alice"), "{header}");
+        assert!(read.new_cookie().is_none(), "{header}: a new session");
+    }
+}
+
+#[tokio::test]
+async fn a_value_whose_shape_changed_fails_for_that_key_only() {
+    let store = MigratedStore::default();
+    let app = serve(store.clone()).await;
+    // An older release kept the cart as one comma-separated string.
+    let cookie = app.start("cart", json!("1,2,3")).await;
+    app.set("user", json!("alice"), Some(&cookie)).await;
+
+    let report = app.get("/cart-report", Some(&cookie)).await;
+    let strict = app.get("/strict-cart", Some(&cookie)).await;
+    let update = app.post("/add-item", Some(&cookie)).await;
+
+    assert_eq!(report.status, 200, "{report:?}");
+    assert_eq!(
+        report.json(),
+        json!({
+            "typed": { "cart_error": "cart" },
+            "user": "alice",
+            "raw": "1,2,3",
+        })
+    );
+    assert_eq!(strict.status, 500, "{strict:?}");
+    assert_eq!(update.status, 500, "{update:?}");
+    // Failing to read one key lost nothing: the session and both values
+    // are as they were, and other routes read them.
+    assert!(strict.set_cookies.is_empty() && update.set_cookies.is_empty());
+    assert_eq!(
+        app.get("/get/user", Some(&cookie)).await.json(),
+        json!("alice")
+    );
+    assert_eq!(
+        app.get("/get/cart", Some(&cookie)).await.json(),
+        json!("1,2,3")
+    );
+
+    // Writing the new shape repairs the key for good.
+    let reset = app.post("/reset-cart", Some(&cookie)).await;
+    assert_eq!(reset.status, 200, "{reset:?}");
+    assert_eq!(app.post("/add-item", Some(&cookie)).await.json(), json!(3));
+    assert_eq!(
+        app.get("/strict-cart", Some(&cookie)).await.json(),
+        json!([1, 2, 7])
+    );
+}
