@@ -1,0 +1,221 @@
+//! The sections of a run, each printing its tables as it finishes.
+
+use std::sync::Arc;
+
+use crate::backends::{self, Ping};
+use crate::proxy::CountingProxy;
+use crate::report::{verdict, Table};
+use crate::servers::{PostgresDb, RedisServer};
+use crate::stores::{self, Settings, HEADER};
+use crate::targets::Target;
+use crate::workload::Op;
+use crate::{http, inprocess, memory};
+
+/// The stores a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// `MemoryStore` against a bare moka cache.
+    Memory,
+    /// `SqliteStore` on a file against prepared statements.
+    Sqlite,
+    /// `PostgresStore` against prepared statements.
+    Postgres,
+    /// `RedisStore` against plain commands.
+    Redis,
+}
+
+impl StoreKind {
+    /// Every store.
+    pub const ALL: [StoreKind; 4] = [Self::Memory, Self::Sqlite, Self::Postgres, Self::Redis];
+}
+
+/// Everything one run of the benchmarks does.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The stores compared with their raw clients.
+    pub stores: Vec<StoreKind>,
+    /// How much work each store comparison does.
+    pub store_settings: Settings,
+    /// Round trips counted per operation.
+    pub round_trip_ops: usize,
+    /// The in-process middleware benchmarks, if run.
+    pub in_process: Option<inprocess::Settings>,
+    /// The HTTP comparison, if run.
+    pub http: Option<http::Settings>,
+    /// Sessions for the resident-memory figure, if run.
+    pub memory_sessions: Option<u64>,
+}
+
+fn print(table: &Table) {
+    println!("{table}");
+}
+
+/// Runs the plan, printing each table as soon as it is complete, and
+/// returns them all.
+pub async fn run(plan: &Plan) -> Vec<Table> {
+    let mut tables = Vec::new();
+    let mut keep = |table: Table| {
+        print(&table);
+        tables.push(table);
+    };
+
+    if !plan.stores.is_empty() {
+        for table in store_section(plan).await {
+            keep(table);
+        }
+    }
+    if let Some(settings) = plan.in_process {
+        let tables = [
+            inprocess::store_calls().await,
+            inprocess::touch_throttle().await,
+        ];
+        for table in tables {
+            keep(table.unwrap_or_else(|error| failed("in-process store calls", &error)));
+        }
+        match inprocess::overhead(settings).await {
+            Ok(tables) => tables.into_iter().for_each(&mut keep),
+            Err(error) => keep(failed("in-process overhead", &error)),
+        }
+    }
+    if let Some(settings) = plan.http {
+        let table = http::compare(settings).await;
+        keep(table.unwrap_or_else(|error| failed("HTTP", &error.to_string())));
+    }
+    if let Some(sessions) = plan.memory_sessions {
+        let table = tokio::task::spawn_blocking(move || memory::compare(sessions)).await;
+        let table = match table {
+            Ok(Ok(table)) => table,
+            Ok(Err(error)) => failed("memory", &error.to_string()),
+            Err(error) => failed("memory", &error.to_string()),
+        };
+        keep(table);
+    }
+    tables
+}
+
+fn failed(what: &str, error: &str) -> Table {
+    let mut table = Table::new(format!("{what}: not measured"), &["error"]);
+    table.row(vec![error.to_owned()]);
+    table
+}
+
+/// The tables of the store section: throughput and latency against the
+/// raw clients, and round trips per operation.
+async fn store_section(plan: &Plan) -> Vec<Table> {
+    let settings = plan.store_settings;
+    let mut table = Table::new("Stores against their raw clients", &HEADER);
+    let mut trips = Table::new(
+        "Round trips per operation (one task, counted by a loopback proxy)",
+        &["store", "side", "create", "load", "save", "touch", "delete", "create is 1 trip"],
+    );
+
+    for kind in &plan.stores {
+        let outcome = match kind {
+            StoreKind::Memory => {
+                let pair = backends::memory();
+                let results = stores::compare(pair.store, pair.raw, settings).await;
+                stores::add_rows(&mut table, "memory", &results, None);
+                Ok(())
+            }
+            StoreKind::Sqlite => sqlite(&mut table, settings).await,
+            StoreKind::Postgres => postgres(&mut table, &mut trips, plan).await,
+            StoreKind::Redis => redis(&mut table, &mut trips, plan).await,
+        };
+        if let Err(error) = outcome {
+            table.note(format!("{kind:?}: not measured: {error}"));
+        }
+    }
+
+    table.note(format!(
+        "{} records per side, round and concurrency, {} rounds; within a round the store's \
+         and the raw client's phases of each operation run back to back in alternating \
+         order. Targets apply to load, save and touch.",
+        settings.ops, settings.rounds
+    ));
+    if trips.is_empty() {
+        vec![table]
+    } else {
+        vec![table, trips]
+    }
+}
+
+async fn sqlite(table: &mut Table, settings: Settings) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|error| error.to_string())?;
+
+    for (name, ping) in [("sqlite file", Ping::Default), ("sqlite file, no ping", Ping::Off)] {
+        let pair = backends::sqlite(dir.path(), ping).await?;
+        let results = stores::compare(pair.store, pair.raw, settings).await;
+        stores::add_rows(table, name, &results, Some(0.85));
+    }
+    table.note(format!(
+        "SQLite files in {} (WAL, synchronous=NORMAL).",
+        std::env::temp_dir().display()
+    ));
+    Ok(())
+}
+
+async fn postgres(table: &mut Table, trips: &mut Table, plan: &Plan) -> Result<(), String> {
+    let db = PostgresDb::create().await?;
+    let upstream = db.socket_addr().map_err(|error| error.to_string())?;
+
+    for (name, ping) in [("postgres", Ping::Default), ("postgres, no ping", Ping::Off)] {
+        let pair = backends::postgres(db.options(), ping).await?;
+        let results = stores::compare(pair.store, pair.raw, plan.store_settings).await;
+        stores::add_rows(table, name, &results, Some(0.85));
+
+        let proxy = CountingProxy::start(upstream).await.map_err(|error| error.to_string())?;
+        let through = db.options().host("127.0.0.1").port(proxy.addr().port());
+        let pair = backends::postgres(through, ping).await?;
+        add_trips(trips, name, &proxy, pair.store, pair.raw, plan.round_trip_ops).await;
+    }
+    table.note(format!("PostgreSQL from {}.", db.source()));
+    Ok(())
+}
+
+async fn redis(table: &mut Table, trips: &mut Table, plan: &Plan) -> Result<(), String> {
+    let server = tokio::task::spawn_blocking(RedisServer::find)
+        .await
+        .map_err(|error| error.to_string())??;
+    let upstream = server.socket_addr().map_err(|error| error.to_string())?;
+
+    let direct = backends::redis_info_at(server.url(), upstream)?;
+    let pair = backends::redis(direct).await?;
+    let results = stores::compare(pair.store, pair.raw, plan.store_settings).await;
+    stores::add_rows(table, "redis", &results, Some(0.9));
+
+    let proxy = CountingProxy::start(upstream).await.map_err(|error| error.to_string())?;
+    let pair = backends::redis(backends::redis_info_at(server.url(), proxy.addr())?).await?;
+    add_trips(trips, "redis", &proxy, pair.store, pair.raw, plan.round_trip_ops).await;
+
+    table.note(format!("Redis from {}.", server.source()));
+    Ok(())
+}
+
+async fn add_trips(
+    trips: &mut Table,
+    name: &str,
+    proxy: &CountingProxy,
+    store: Arc<dyn Target>,
+    raw: Arc<dyn Target>,
+    ops: usize,
+) {
+    let counted = stores::round_trips(proxy, store, raw, ops).await;
+
+    for (side, pick) in [("store", 0), ("raw", 1)] {
+        let mut cells = vec![name.to_owned(), side.to_owned()];
+        let mut create = 0.0;
+        for (op, store, raw) in &counted {
+            let value = if pick == 0 { *store } else { *raw };
+            if *op == Op::Create {
+                create = value;
+            }
+            cells.push(format!("{value:.2}"));
+        }
+        cells.push(if pick == 0 {
+            verdict((create - 1.0).abs() < 0.05)
+        } else {
+            String::new()
+        });
+        trips.row(cells);
+    }
+}
