@@ -6,7 +6,6 @@ use axum::routing::get;
 use axum::Router;
 
 /// A router serving the front-end page, which talks to `api_origin`.
-#[must_use]
 pub fn front_end(api_origin: &str) -> Router {
     // JSON-encode the origin so that it lands in the script as a string.
     let origin = serde_json::Value::String(api_origin.to_owned()).to_string();
