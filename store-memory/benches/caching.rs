@@ -5,11 +5,13 @@
 //! `cargo bench -p store-memory --bench caching -- --warm-up-time 1
 //! --measurement-time 3`
 
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion};
 use serde_json::json;
 use session_core::time::{Duration as TimeDuration, OffsetDateTime};
 use session_core::{truncate_to_millis, Id, Record, SaveOutcome, StorageKey, Store};
@@ -141,42 +143,58 @@ fn main() {
 
     let mut criterion = Criterion::default().configure_from_args();
     let mut group = criterion.benchmark_group("load");
-    group.bench_function("sqlite", |b| {
-        b.to_async(&runtime).iter_custom(|iters| async move {
-            let elapsed = loads(&setup.bare, setup, iters).await;
-            bare_load.add(iters, elapsed);
-            elapsed
-        });
+    measure(&mut group, &runtime, "sqlite", bare_load, |iters| {
+        loads(&setup.bare, setup, iters)
     });
-    group.bench_function("caching_sqlite", |b| {
-        b.to_async(&runtime).iter_custom(|iters| async move {
-            let elapsed = loads(&setup.cached, setup, iters).await;
-            cached_load.add(iters, elapsed);
-            elapsed
-        });
-    });
+    measure(
+        &mut group,
+        &runtime,
+        "caching_sqlite",
+        cached_load,
+        |iters| loads(&setup.cached, setup, iters),
+    );
     group.finish();
 
     let mut group = criterion.benchmark_group("save");
-    group.bench_function("sqlite", |b| {
-        b.to_async(&runtime).iter_custom(|iters| async move {
-            let elapsed = saves(&setup.bare, setup, iters).await;
-            bare_save.add(iters, elapsed);
-            elapsed
-        });
+    measure(&mut group, &runtime, "sqlite", bare_save, |iters| {
+        saves(&setup.bare, setup, iters)
     });
-    group.bench_function("caching_sqlite", |b| {
-        b.to_async(&runtime).iter_custom(|iters| async move {
-            let elapsed = saves(&setup.cached, setup, iters).await;
-            cached_save.add(iters, elapsed);
-            elapsed
-        });
-    });
+    measure(
+        &mut group,
+        &runtime,
+        "caching_sqlite",
+        cached_save,
+        |iters| saves(&setup.cached, setup, iters),
+    );
     group.finish();
     criterion.final_summary();
 
     report("load", bare_load, cached_load);
     report("save", bare_save, cached_save);
+}
+
+/// Benchmarks `run` (which times the iterations it is given) as `name`,
+/// adding what criterion measured to `tally`.
+fn measure<F, Fut>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    runtime: &Runtime,
+    name: &str,
+    tally: &Tally,
+    run: F,
+) where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = Duration>,
+{
+    group.bench_function(name, |b| {
+        b.to_async(runtime).iter_custom(|iters| {
+            let timed = run(iters);
+            async move {
+                let elapsed = timed.await;
+                tally.add(iters, elapsed);
+                elapsed
+            }
+        });
+    });
 }
 
 /// Prints both throughputs and the caching store's ratio to the bare one.

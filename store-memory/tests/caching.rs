@@ -21,12 +21,29 @@ use caching_support::{memory_db, next, record, DbFile, Unindexed};
 
 const TTL: StdDuration = StdDuration::from_secs(10);
 
+type Cached = CachingStore<MemoryStore, SqliteStore>;
+
 /// A caching store on a fresh in-memory database, timed by `clock`.
-async fn cached(clock: &ManualClock) -> CachingStore<MemoryStore, SqliteStore> {
+async fn cached(clock: &ManualClock) -> Cached {
     let cache = MemoryStore::builder().clock(clock.clone()).build();
     CachingStore::new(cache, memory_db().await)
         .with_ttl(TTL)
         .with_clock(clock.clone())
+}
+
+/// A caching store holding (and caching) one record created at the
+/// clock's time.
+async fn with_one(clock: &ManualClock, value: serde_json::Value) -> (Cached, Record) {
+    let store = cached(clock).await;
+    let first = record(clock.now(), value);
+    store.create(&first, clock.now()).await.expect("create");
+    (store, first)
+}
+
+/// Fails unless `first` is gone from the caching store and the file.
+async fn assert_gone(store: &Cached, first: &Record, now: OffsetDateTime) {
+    assert_eq!(load(store, first, now).await, None);
+    assert_eq!(load(store.durable(), first, now).await, None);
 }
 
 fn ttl() -> Duration {
@@ -40,10 +57,8 @@ async fn load(store: &impl Store, first: &Record, now: OffsetDateTime) -> Option
 #[tokio::test]
 async fn loads_are_served_from_the_cache_until_the_ttl_has_passed() {
     let clock = ManualClock::starting_now();
-    let store = cached(&clock).await;
     let t0 = clock.now();
-    let first = record(t0, json!({ "theme": "light" }));
-    store.create(&first, t0).await.expect("create");
+    let (store, first) = with_one(&clock, json!({ "theme": "light" })).await;
 
     let elsewhere = next(&first, json!({ "theme": "dark" }));
     let outcome = store.durable().save(&elsewhere, 1, t0).await;
@@ -61,10 +76,8 @@ async fn loads_are_served_from_the_cache_until_the_ttl_has_passed() {
 #[tokio::test]
 async fn a_conflict_drops_the_stale_copy_so_the_reload_reads_the_durable_store() {
     let clock = ManualClock::starting_now();
-    let store = cached(&clock).await;
     let t0 = clock.now();
-    let first = record(t0, json!({ "n": 1 }));
-    store.create(&first, t0).await.expect("create");
+    let (store, first) = with_one(&clock, json!({ "n": 1 })).await;
     let elsewhere = next(&first, json!({ "n": 2 }));
     store.durable().save(&elsewhere, 1, t0).await.expect("save");
 
@@ -84,10 +97,8 @@ async fn a_conflict_drops_the_stale_copy_so_the_reload_reads_the_durable_store()
 #[tokio::test]
 async fn a_save_after_a_logout_elsewhere_is_missing_and_drops_the_copy() {
     let clock = ManualClock::starting_now();
-    let store = cached(&clock).await;
     let t0 = clock.now();
-    let first = record(t0, json!({ "user": "alice" }));
-    store.create(&first, t0).await.expect("create");
+    let (store, first) = with_one(&clock, json!({ "user": "alice" })).await;
     store.durable().delete(&first.key).await.expect("delete");
 
     // Within the TTL the copy is still read: the documented bound.
@@ -96,33 +107,26 @@ async fn a_save_after_a_logout_elsewhere_is_missing_and_drops_the_copy() {
     let late = next(&first, json!({ "user": "alice", "cart": [1] }));
     let outcome = store.save(&late, 1, t0).await.expect("save");
     assert_eq!(outcome, SaveOutcome::Missing);
-    assert_eq!(load(&store, &first, t0).await, None);
-    assert_eq!(load(store.durable(), &first, t0).await, None);
+    assert_gone(&store, &first, t0).await;
 }
 
 #[tokio::test]
 async fn a_touch_after_a_logout_elsewhere_is_missing_and_drops_the_copy() {
     let clock = ManualClock::starting_now();
-    let store = cached(&clock).await;
     let t0 = clock.now();
-    let first = record(t0, json!({ "user": "alice" }));
-    store.create(&first, t0).await.expect("create");
+    let (store, first) = with_one(&clock, json!({ "user": "alice" })).await;
     store.durable().delete(&first.key).await.expect("delete");
 
     let later = first.expires_at + Duration::minutes(5);
     let outcome = store.touch(&first.key, later, t0).await.expect("touch");
     assert_eq!(outcome, TouchOutcome::Missing);
-    assert_eq!(load(&store, &first, t0).await, None);
-    assert_eq!(load(store.durable(), &first, t0).await, None);
+    assert_gone(&store, &first, t0).await;
 }
 
 #[tokio::test]
 async fn a_touch_moves_the_cached_expiry_and_keeps_the_copy_as_fresh_as_it_was() {
     let clock = ManualClock::starting_now();
-    let store = cached(&clock).await;
-    let t0 = clock.now();
-    let first = record(t0, json!({ "user": "alice" }));
-    store.create(&first, t0).await.expect("create");
+    let (store, first) = with_one(&clock, json!({ "user": "alice" })).await;
 
     clock.advance(ttl() / 2);
     let now = clock.now();

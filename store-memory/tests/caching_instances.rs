@@ -233,38 +233,38 @@ async fn a_read_only_request_on_the_other_instance_ends_at_its_touch() {
     assert!(!cluster.stored(id).await);
 }
 
-#[tokio::test]
-async fn a_write_on_one_instance_is_read_on_the_other_within_the_ttl() {
-    let clock = ManualClock::starting_now();
-    let cluster = Cluster::start(clock.clone(), TTL).await;
+/// Fails unless a read-only request on `store` sees `want` under "theme".
+async fn assert_theme(cluster: &Cluster, store: &Arc<dyn Store>, id: Id, want: &str) {
+    let seen = cluster.read(store, id, "theme").await;
+    assert_eq!(seen.as_deref(), Some(want));
+}
+
+/// A session that B has read as "light" and A has then made "dark".
+async fn theme_changed_on_a(cluster: &Cluster) -> Id {
     let id = cluster.login("theme", "light").await;
-    assert_eq!(
-        cluster.read(&cluster.b, id, "theme").await.as_deref(),
-        Some("light")
-    );
+    assert_theme(cluster, &cluster.b, id, "light").await;
 
     let session = cluster.request(&cluster.a, Some(id));
     session.insert("theme", "dark").await.expect("insert");
     session.commit().await.expect("commit");
+    id
+}
+
+#[tokio::test]
+async fn a_write_on_one_instance_is_read_on_the_other_within_the_ttl() {
+    let clock = ManualClock::starting_now();
+    let cluster = Cluster::start(clock.clone(), TTL).await;
+    let id = theme_changed_on_a(&cluster).await;
 
     // A reads its own write at once; B may still answer from its copy...
-    assert_eq!(
-        cluster.read(&cluster.a, id, "theme").await.as_deref(),
-        Some("dark")
-    );
+    assert_theme(&cluster, &cluster.a, id, "dark").await;
     let ttl = Duration::try_from(TTL).expect("a small TTL");
     clock.advance(ttl - Duration::milliseconds(1));
-    assert_eq!(
-        cluster.read(&cluster.b, id, "theme").await.as_deref(),
-        Some("light")
-    );
+    assert_theme(&cluster, &cluster.b, id, "light").await;
 
     // ...but never once the TTL has passed since the write.
     clock.advance(Duration::milliseconds(1));
-    assert_eq!(
-        cluster.read(&cluster.b, id, "theme").await.as_deref(),
-        Some("dark")
-    );
+    assert_theme(&cluster, &cluster.b, id, "dark").await;
 }
 
 /// The same promise on the system clock, as deployed: past the TTL, B
@@ -273,19 +273,9 @@ async fn a_write_on_one_instance_is_read_on_the_other_within_the_ttl() {
 async fn on_the_system_clock_the_other_instance_catches_up_after_the_ttl() {
     let ttl = StdDuration::from_millis(200);
     let cluster = Cluster::start(SystemClock, ttl).await;
-    let id = cluster.login("theme", "light").await;
-    assert_eq!(
-        cluster.read(&cluster.b, id, "theme").await.as_deref(),
-        Some("light")
-    );
+    let id = theme_changed_on_a(&cluster).await;
 
-    let session = cluster.request(&cluster.a, Some(id));
-    session.insert("theme", "dark").await.expect("insert");
-    session.commit().await.expect("commit");
     tokio::time::sleep(ttl + StdDuration::from_millis(50)).await;
 
-    assert_eq!(
-        cluster.read(&cluster.b, id, "theme").await.as_deref(),
-        Some("dark")
-    );
+    assert_theme(&cluster, &cluster.b, id, "dark").await;
 }
