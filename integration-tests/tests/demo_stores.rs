@@ -55,6 +55,33 @@ async fn login(client: &reqwest::Client, base: &str, user: &str) -> u16 {
     response.status().as_u16()
 }
 
+/// `/me` answers 5xx, and within the store timeout, while the store is down.
+async fn assert_fails_in_time(client: &reqwest::Client, base: &str) {
+    let started = std::time::Instant::now();
+
+    let (status, _) = me(client, base).await;
+
+    assert!(
+        (500..600).contains(&status),
+        "got {status} with the store down"
+    );
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(10), "hung {elapsed:?}");
+}
+
+/// Polls `/me` until it answers 200 again (ten seconds at most).
+async fn me_once_back(client: &reqwest::Client, base: &str) -> (u16, Value) {
+    let mut last = (0, Value::Null);
+    for _ in 0..50 {
+        last = me(client, base).await;
+        if last.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    last
+}
+
 /// Login, three visits, logout, as the README shows with curl.
 async fn login_flow(url: &str) {
     let base = serve(url, SessionConfig::default()).await;
@@ -119,13 +146,7 @@ async fn c23_redis_down_gives_5xx_then_the_app_recovers_without_restart() {
     assert_eq!(login(&client, &base, "alice").await, 200);
 
     node.stop().await.expect("stop redis");
-    let started = std::time::Instant::now();
-    let (status, _) = me(&client, &base).await;
-    assert!((500..600).contains(&status), "got {status} with Redis down");
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "hung past the timeout"
-    );
+    assert_fails_in_time(&client, &base).await;
     let page = client
         .get(format!("{base}/nothing"))
         .send()
@@ -134,14 +155,7 @@ async fn c23_redis_down_gives_5xx_then_the_app_recovers_without_restart() {
     assert_eq!(page.status(), 404, "the process stopped serving");
 
     node.start().await.expect("start redis");
-    let mut last = (0, Value::Null);
-    for _ in 0..50 {
-        last = me(&client, &base).await;
-        if last.0 == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let last = me_once_back(&client, &base).await;
     // The node kept no data across the restart, so the session is new.
     assert_eq!(last.0, 200, "no recovery: {last:?}");
     assert_eq!(login(&client, &base, "alice").await, 200);
@@ -159,26 +173,10 @@ async fn postgres_down_gives_5xx_then_the_session_is_back() {
     assert_eq!(login(&client, &base, "alice").await, 200);
 
     server.stop().await.expect("stop postgres");
-    let started = std::time::Instant::now();
-    let (status, _) = me(&client, &base).await;
-    assert!(
-        (500..600).contains(&status),
-        "got {status} with Postgres down"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "hung past the timeout"
-    );
+    assert_fails_in_time(&client, &base).await;
 
     server.start().await.expect("start postgres");
-    let mut last = (0, Value::Null);
-    for _ in 0..50 {
-        last = me(&client, &base).await;
-        if last.0 == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let last = me_once_back(&client, &base).await;
     assert_eq!(last.0, 200, "no recovery: {last:?}");
     assert_eq!(
         last.1["user"],

@@ -139,57 +139,62 @@ async fn log_in(client: &Client, user: &str) {
     button.click().await.expect("click");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cross_site_preset_keeps_a_fetch_session_across_sites() {
+/// A browser on the front-end page of a fresh demo pair, still logged out.
+struct Page {
+    client: Client,
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+async fn open_front_end(cross_site: bool) -> Page {
     let driver = start_driver().await;
     let profile = tempfile::tempdir().expect("profile dir");
     let client = browser(&driver, profile.path()).await;
-    let (front, _api) = serve(true).await;
+    let (front, _api) = serve(cross_site).await;
 
     client
         .goto(&format!("{front}/"))
         .await
         .expect("open front end");
     assert_eq!(shown_user(&client).await, "");
+    Page {
+        client,
+        _driver: driver,
+        _profile: profile,
+    }
+}
 
-    log_in(&client, "alice").await;
-    assert_eq!(shown_user(&client).await, "alice");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cross_site_preset_keeps_a_fetch_session_across_sites() {
+    let page = open_front_end(true).await;
+    let client = &page.client;
+
+    log_in(client, "alice").await;
+    assert_eq!(shown_user(client).await, "alice");
 
     client.refresh().await.expect("reload");
     assert_eq!(
-        shown_user(&client).await,
+        shown_user(client).await,
         "alice",
         "the cookie did not come back"
     );
 
     let logout = client.find(Locator::Id("logout")).await.expect("logout");
     logout.click().await.expect("click");
-    assert_eq!(shown_user(&client).await, "");
+    assert_eq!(shown_user(client).await, "");
     client.refresh().await.expect("reload");
-    assert_eq!(shown_user(&client).await, "");
+    assert_eq!(shown_user(client).await, "");
 
-    client.close().await.expect("close browser");
+    page.client.clone().close().await.expect("close browser");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_same_site_policy_does_not_send_the_cookie_cross_site() {
-    let driver = start_driver().await;
-    let profile = tempfile::tempdir().expect("profile dir");
-    let client = browser(&driver, profile.path()).await;
-    let (front, _api) = serve(false).await;
+    let page = open_front_end(false).await;
+    let client = &page.client;
 
-    client
-        .goto(&format!("{front}/"))
-        .await
-        .expect("open front end");
-    assert_eq!(shown_user(&client).await, "");
+    log_in(client, "alice").await;
+    assert_eq!(shown_user(client).await, "", "a Lax cookie went cross-site");
 
-    log_in(&client, "alice").await;
-    assert_eq!(
-        shown_user(&client).await,
-        "",
-        "a Lax cookie went cross-site"
-    );
-
-    client.close().await.expect("close browser");
+    page.client.clone().close().await.expect("close browser");
 }
