@@ -15,6 +15,11 @@ use tokio::sync::RwLock;
 
 /// How long a cached record is served without asking the durable store,
 /// unless [`CachingStore::with_ttl`] sets another time: 5 seconds.
+///
+/// Long enough to cover the burst of requests one page view makes (the
+/// page, its API calls, its assets behind the session layer), short
+/// enough that a logout through another instance takes hold here within
+/// seconds.
 pub const DEFAULT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How many locks the keys are spread over. Operations on keys of
@@ -177,7 +182,8 @@ impl<Cache: Store, Durable: Store> CachingStore<Cache, Durable> {
     }
 
     /// How long a record fetched from (or written to) the durable store may
-    /// be served from the cache (default [`DEFAULT_CACHE_TTL`], 5 s).
+    /// be served from the cache (default [`DEFAULT_CACHE_TTL`], 5 s),
+    /// counted on the store's clock from the start of the durable call.
     ///
     /// This bounds how long a load through this instance can miss a change
     /// made through another instance; it does not make any write less safe.
@@ -224,11 +230,10 @@ impl<Cache: Store, Durable: Store> CachingStore<Cache, Durable> {
     fn stripe(&self, key: &StorageKey) -> &RwLock<Stripe> {
         // Keys are SHA-256 digests, so any eight of their bytes spread
         // evenly.
-        let bytes = key.as_bytes();
-        let head = u64::from_le_bytes([
-            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-        ]);
-        let index = usize::try_from(head % STRIPES as u64).unwrap_or(0);
+        let mut head = [0; 8];
+        head.copy_from_slice(&key.as_bytes()[..8]);
+        let index = u64::from_le_bytes(head) % STRIPES as u64;
+        let index = usize::try_from(index).unwrap_or(0);
         &self.stripes[index]
     }
 
@@ -298,7 +303,7 @@ impl<Cache: Store, Durable: Store> CachingStore<Cache, Durable> {
         T: Send,
         F: Future<Output = Result<T, StoreError>> + Send,
     {
-        let started = Instant::now();
+        let timer = Timer::start(op);
         let fetched_at = self.clock.now();
 
         // Unmarked before the durable call: if this call is dropped half
@@ -316,7 +321,7 @@ impl<Cache: Store, Durable: Store> CachingStore<Cache, Durable> {
             Err(_) => After::Evict,
         };
         let cached = self.settle(key, ticket, kept, after, fetched_at).await;
-        log_call(op, started, &result, cached);
+        timer.done(&result, cached);
         result
     }
 
@@ -380,12 +385,13 @@ impl<Cache: Store, Durable: Store> CachingStore<Cache, Durable> {
         }
     }
 
-    /// Makes the cache hold exactly `record`. Called under the stripe's
-    /// write lock, so nothing else changes the key meanwhile.
-    async fn put(&self, record: &Record, expected: Option<u64>, now: OffsetDateTime) -> bool {
+    /// Makes the cache hold exactly `record`; `was` is the version it
+    /// probably holds now. Called under the stripe's write lock, so
+    /// nothing else changes the key meanwhile.
+    async fn put(&self, record: &Record, was: Option<u64>, now: OffsetDateTime) -> bool {
         // After a save the cache usually holds the version it replaced.
-        if let Some(expected) = expected {
-            match self.cache.save(record, expected, now).await {
+        if let Some(was) = was {
+            match self.cache.save(record, was, now).await {
                 Ok(SaveOutcome::Saved) => return true,
                 Ok(SaveOutcome::Conflict | SaveOutcome::Missing) => {}
                 Err(error) => {
@@ -490,10 +496,10 @@ impl<Cache: Store, Durable: Store> Store for CachingStore<Cache, Durable> {
         key: &StorageKey,
         now: OffsetDateTime,
     ) -> Result<Option<Record>, StoreError> {
-        let started = Instant::now();
+        let timer = Timer::start("load");
         let ticket = match self.cached(key, now).await {
             Ok(record) => {
-                log_hit(started);
+                timer.hit();
                 return Ok(Some(record));
             }
             Err(ticket) => ticket,
@@ -509,7 +515,7 @@ impl<Cache: Store, Durable: Store> Store for CachingStore<Cache, Durable> {
             }
             Err(_) => false,
         };
-        log_call("load", started, &result, cached);
+        timer.done(&result, cached);
         result
     }
 
@@ -553,7 +559,7 @@ impl<Cache: Store, Durable: Store> Store for CachingStore<Cache, Durable> {
     }
 
     async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let started = Instant::now();
+        let timer = Timer::start("delete_expired");
         let result = self.durable.delete_expired(now).await;
 
         // Dropping copies is always safe, so the cache is purged even when
@@ -566,7 +572,7 @@ impl<Cache: Store, Durable: Store> Store for CachingStore<Cache, Durable> {
             stripe.write().await.sweep(at);
         }
 
-        log_call("delete_expired", started, &result, false);
+        timer.done(&result, false);
         result
     }
 
@@ -579,10 +585,10 @@ impl<Cache: Store, Durable: Store> Store for CachingStore<Cache, Durable> {
         principal: &str,
         now: OffsetDateTime,
     ) -> Result<Vec<Record>, StoreError> {
-        let started = Instant::now();
+        let timer = Timer::start("list_by_principal");
         let result = self.durable.list_by_principal(principal, now).await;
 
-        log_call("list_by_principal", started, &result, false);
+        timer.done(&result, false);
         result
     }
 
@@ -594,7 +600,7 @@ impl<Cache: Store, Durable: Store> Store for CachingStore<Cache, Durable> {
         if !self.durable.supports_principal_index() {
             return self.durable.delete_by_principal(principal, now).await;
         }
-        let started = Instant::now();
+        let timer = Timer::start("delete_by_principal");
 
         // Before as well as after: a call cut short once the durable store
         // has deleted must not leave those sessions readable here.
@@ -602,7 +608,7 @@ impl<Cache: Store, Durable: Store> Store for CachingStore<Cache, Durable> {
         let result = self.durable.delete_by_principal(principal, now).await;
         self.forget_principal(principal, now).await;
 
-        log_call("delete_by_principal", started, &result, false);
+        timer.done(&result, false);
         result
     }
 }
@@ -612,23 +618,37 @@ fn to_time(duration: std::time::Duration) -> Duration {
     Duration::try_from(duration).unwrap_or(Duration::MAX)
 }
 
-fn elapsed_us(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+/// One call being timed for its debug line, which never holds a key.
+struct Timer {
+    op: &'static str,
+    started: Instant,
 }
 
-fn log_hit(started: Instant) {
-    let elapsed_us = elapsed_us(started);
-    tracing::debug!(op = "load", hit = true, elapsed_us, "caching store call");
-}
+impl Timer {
+    fn start(op: &'static str) -> Self {
+        let started = Instant::now();
+        Self { op, started }
+    }
 
-/// Logs a call the durable store answered (never the key).
-fn log_call<T>(op: &'static str, started: Instant, result: &Result<T, StoreError>, cached: bool) {
-    let elapsed_us = elapsed_us(started);
-    match result {
-        Ok(_) => tracing::debug!(op, hit = false, cached, elapsed_us, "caching store call"),
-        Err(error) => {
-            tracing::debug!(op, elapsed_us, %error, "caching store call failed");
-        }
+    fn elapsed_us(&self) -> u64 {
+        let elapsed = self.started.elapsed().as_micros();
+        u64::try_from(elapsed).unwrap_or(u64::MAX)
+    }
+
+    /// The cache answered.
+    fn hit(self) {
+        let (op, elapsed_us) = (self.op, self.elapsed_us());
+        tracing::debug!(op, hit = true, elapsed_us, "caching store call");
+    }
+
+    /// The durable store answered; `cached` says if the cache took it.
+    fn done<T>(self, result: &Result<T, StoreError>, cached: bool) {
+        let (op, elapsed_us) = (self.op, self.elapsed_us());
+        let Err(error) = result else {
+            tracing::debug!(op, hit = false, cached, elapsed_us, "caching store call");
+            return;
+        };
+        tracing::debug!(op, elapsed_us, %error, "caching store call failed");
     }
 }
 
@@ -637,6 +657,6 @@ fn cache_failed(op: &'static str, error: &StoreError) {
     if error.is_too_large() {
         tracing::debug!(op, %error, "session record not cached");
     } else {
-        tracing::warn!(op, %error, "session cache failed; the durable store answers instead");
+        tracing::warn!(op, %error, "session cache failed; asking the durable store");
     }
 }

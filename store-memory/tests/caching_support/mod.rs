@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cluster;
+
 use serde_json::Value;
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{
