@@ -38,18 +38,23 @@
 //! - A load answered from the cache returns a record that the durable
 //!   store held at some moment less than the TTL
 //!   ([`CachingStore::with_ttl`], default 5 s) before the load, by the
-//!   store's clock; only its expiry may have moved since, through a touch
-//!   made by this same instance. A change made through another instance (a
-//!   save, a logout, "log out everywhere") is therefore seen here at the
-//!   latest one TTL after it completed. Until then a read-only request
-//!   here may still see the old data, including a session that was logged
-//!   out elsewhere.
+//!   store's clock (the system clock unless set: a clock stepped back
+//!   lengthens that once by the step); only its expiry may have moved
+//!   since, through a touch made by this same instance. A change made
+//!   through another instance (a save, a logout, "log out everywhere") is
+//!   therefore seen here at the latest one TTL after it completed. Until
+//!   then a read-only request here may still see the old data, including
+//!   a session that was logged out elsewhere.
 //! - A save based on such an old copy meets the durable store's version
 //!   check: the conflict (or the missing record, after a logout) drops the
 //!   copy, and the session layer reloads from the durable store and replays
 //!   its changes, so nothing is lost and a logout stays a logout.
+//! - A write drops the cached copy before it calls the durable store, so a
+//!   write cut short by a timeout leaves no stale copy behind.
 //! - Only records are cached, never their absence: a load of an unknown
 //!   session always asks the durable store.
+//! - The cache must belong to the `CachingStore` alone; a cache shared by
+//!   two of them, or written by anything else, voids the first promise.
 //! - If the cache fails, the failure is logged and the durable store
 //!   answers; only the durable store's errors reach the caller.
 //!
