@@ -407,8 +407,8 @@ impl Session {
             self.call("delete", self.inner.store.delete(&key)).await?;
         }
 
-        match (loaded.base.clone(), loaded.id) {
-            (Some(base), Some(id)) => self.commit_existing(loaded, base, id, now).await,
+        match (loaded.base.is_some(), loaded.id) {
+            (true, Some(id)) => self.commit_existing(loaded, id, now).await,
             _ => self.commit_new(loaded, now).await,
         }
     }
@@ -428,29 +428,35 @@ impl Session {
         Ok(loaded.settle(id, record, now, self.policy_of(&loaded.contents)))
     }
 
+    /// Commits a loaded session: `loaded.base` is `Some`.
+    ///
+    /// The base record is compared and read where it lies: a copy costs an
+    /// allocation per stored value, on every request.
     async fn commit_existing(
         &self,
         loaded: &mut Loaded,
-        base: Record,
         id: Id,
         now: OffsetDateTime,
     ) -> Result<Commit, Error> {
-        let changed = loaded.contents != contents_of(&base);
+        let changed = match &loaded.base {
+            Some(base) => !holds(base, &loaded.contents),
+            None => return self.commit_new(loaded, now).await,
+        };
 
         if !changed && !loaded.cycle {
-            return self.maybe_touch(loaded, base, id, now).await;
+            return self.maybe_touch(loaded, id, now).await;
         }
 
         // A rotation writes even without changes: the versioned write is
         // what tells it that a concurrent logout happened (missing) or that
         // others saved since the load (conflict: reload and replay), so
         // the new id never revives a session or drops an acknowledged write.
-        let Some(saved) = self.save_changes(loaded, base, now, loaded.cycle).await? else {
+        let Some(saved) = self.save_changes(loaded, now, loaded.cycle).await? else {
             return Ok(loaded.vanish());
         };
 
         if !loaded.cycle {
-            let policy = self.policy_of(&contents_of(&saved));
+            let policy = saved.expiry.unwrap_or(self.inner.config.expiry());
             return Ok(loaded.settle(id, saved, now, policy));
         }
 
@@ -470,10 +476,13 @@ impl Session {
     async fn maybe_touch(
         &self,
         loaded: &mut Loaded,
-        base: Record,
         id: Id,
         now: OffsetDateTime,
     ) -> Result<Commit, Error> {
+        let Some(base) = &loaded.base else {
+            return Ok(Commit::Unchanged);
+        };
+        let key = base.key;
         let policy = self.policy_of(&loaded.contents);
         let target = policy.expires_at(base.created_at, now).min(base.deadline);
         if target - base.expires_at < self.inner.config.touch_after_for(&policy) {
@@ -484,17 +493,17 @@ impl Session {
         }
 
         let touched = self
-            .call("touch", self.inner.store.touch(&base.key, target, now))
+            .call("touch", self.inner.store.touch(&key, target, now))
             .await?;
-        match touched {
-            TouchOutcome::Touched => {
+        match (touched, loaded.base.take()) {
+            (TouchOutcome::Touched, Some(base)) => {
                 let record = Record {
                     expires_at: target,
                     ..base
                 };
                 Ok(loaded.settle(id, record, now, policy))
             }
-            TouchOutcome::Missing => Ok(loaded.vanish()),
+            _ => Ok(loaded.vanish()),
         }
     }
 
@@ -505,19 +514,22 @@ impl Session {
     async fn save_changes(
         &self,
         loaded: &Loaded,
-        base: Record,
         now: OffsetDateTime,
         always_write: bool,
     ) -> Result<Option<Record>, Error> {
         let max_attempts = self.inner.config.max_save_attempts();
-        let mut current = base;
+        // The loaded record is read in place until a conflict reloads it.
+        let mut reloaded: Option<Record> = None;
         let mut contents = loaded.contents.clone();
         let mut attempt = 1;
 
         loop {
-            if contents == contents_of(&current) && !always_write {
+            let Some(current) = reloaded.as_ref().or(loaded.base.as_ref()) else {
+                return Ok(None);
+            };
+            if holds(current, &contents) && !always_write {
                 // Someone else already wrote exactly this.
-                return Ok(Some(current));
+                return Ok(Some(current.clone()));
             }
 
             let policy = self.policy_of(&contents);
@@ -558,7 +570,7 @@ impl Session {
             };
             contents = contents_of(&fresh);
             contents.replay(&loaded.log)?;
-            current = fresh;
+            reloaded = Some(fresh);
         }
     }
 
@@ -724,6 +736,13 @@ impl Loaded {
         self.cycle = false;
         Commit::Unchanged
     }
+}
+
+/// Whether `record` holds exactly `contents`, compared without copying.
+fn holds(record: &Record, contents: &Contents) -> bool {
+    record.data == contents.data
+        && record.principal == contents.principal
+        && record.expiry == contents.expiry
 }
 
 fn contents_of(record: &Record) -> Contents {
