@@ -16,6 +16,7 @@ use tower::ServiceExt as _;
 
 use crate::apps::{self, cookie_pair};
 use crate::counting::{Calls, CountingStore};
+use crate::mapstore::MapStore;
 use crate::report::{latency, rate, ratio, verdict, Table};
 use crate::stats::{median, Samples};
 
@@ -136,15 +137,66 @@ struct Contender {
     visitors: Vec<Visitor>,
 }
 
+/// The apps of the in-process comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AppKind {
+    /// The route without sessions.
+    Plain,
+    /// This workspace's middleware over the memory store.
+    Ours,
+    /// This workspace's middleware over the diagnostic sharded map, to
+    /// tell the middleware's cost from the memory store's.
+    OursOnMap,
+    /// tower-sessions 0.14 with its memory store.
+    Theirs,
+}
+
+impl AppKind {
+    fn build(self) -> Router {
+        match self {
+            AppKind::Plain => apps::plain(),
+            AppKind::Ours => apps::ours(Arc::new(MemoryStore::new()), SessionConfig::new()),
+            AppKind::OursOnMap => apps::ours(Arc::new(MapStore::new()), SessionConfig::new()),
+            AppKind::Theirs => apps::theirs(),
+        }
+    }
+}
+
+/// Sends one app's read-and-update requests, one at a time, for
+/// `duration`, so that a profiler attached to the process sees only that
+/// app's work; prints the requests per second.
+///
+/// # Errors
+///
+/// When the runtime cannot start or a first visit fails.
+pub fn hot_loop(kind: AppKind, duration: Duration) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let app = kind.build();
+        let visitors = visitors(&app, VISITORS).await.map_err(std::io::Error::other)?;
+
+        let started = Instant::now();
+        let mut done = 0;
+        while started.elapsed() < duration {
+            done += sequential(&app, &visitors, 1_000).await.count();
+        }
+        println!("{:.0} requests/s", done as f64 / started.elapsed().as_secs_f64());
+        Ok(())
+    })
+}
+
 /// Visitors per app: enough that sessions do not stay in a CPU cache,
 /// and a multiple of 64 so every task gets the same share.
 const VISITORS: usize = 1_024;
 
 async fn contenders() -> Result<Vec<Contender>, String> {
     let apps = [
-        ("no sessions", apps::plain()),
-        ("session-tower", apps::ours(Arc::new(MemoryStore::new()), SessionConfig::new())),
-        ("tower-sessions 0.14", apps::theirs()),
+        ("no sessions", AppKind::Plain.build()),
+        ("session-tower", AppKind::Ours.build()),
+        ("tower-sessions 0.14", AppKind::Theirs.build()),
+        ("session-tower on a bare map (diagnostic)", AppKind::OursOnMap.build()),
     ];
 
     let mut all = Vec::new();

@@ -49,6 +49,7 @@ pub mod backends;
 pub mod counting;
 pub mod http;
 pub mod inprocess;
+pub mod mapstore;
 pub mod memory;
 pub mod proxy;
 pub mod report;

@@ -45,6 +45,15 @@ enum Command {
         #[arg(long)]
         max_seconds: u64,
     },
+    /// Internal: one app's read-and-update requests in a loop, for a
+    /// profiler to attach to.
+    #[command(hide = true)]
+    HotLoop {
+        #[arg(long, value_enum)]
+        app: inprocess::AppKind,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Internal: the resident-memory child.
     #[command(hide = true)]
     MemoryChild {
@@ -159,7 +168,9 @@ fn plan(command: &Command) -> Option<Plan> {
             memory_sessions: Some(scale.sessions()),
             ..empty(scale)
         },
-        Command::ServeHttp { .. } | Command::MemoryChild { .. } => return None,
+        Command::ServeHttp { .. } | Command::MemoryChild { .. } | Command::HotLoop { .. } => {
+            return None
+        }
     };
     Some(plan)
 }
@@ -172,6 +183,7 @@ fn main() -> ExitCode {
             http::serve(*app, Duration::from_secs(*max_seconds))
         }
         Command::MemoryChild { sessions, layout } => memory::child(*sessions, *layout),
+        Command::HotLoop { app, seconds } => inprocess::hot_loop(*app, Duration::from_secs(*seconds)),
         command => {
             let Some(plan) = plan(command) else {
                 return ExitCode::FAILURE;
