@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for SECONDS seconds each (default 60) and prints
-# one summary line per target. Exits non-zero when a target crashed; the
-# input that did it is under fuzz/artifacts/TARGET/.
+# Runs every fuzz target, or the TARGETs named, for SECONDS seconds each
+# (default 60) and prints one summary line per target. Exits non-zero
+# when a target crashed; the input that did it is under
+# fuzz/artifacts/TARGET/.
 #
 #   fuzz/run.sh 10                       # CI: a short pass over each target
+#   fuzz/run.sh 300 sqlite_row           # one target for five minutes
 #   FUZZ_SANITIZER=none fuzz/run.sh 300  # without AddressSanitizer
 #
 # cargo-fuzz is installed from crates.io when missing. Its default
@@ -14,6 +16,7 @@
 set -euo pipefail
 
 seconds=${1:-60}
+shift || true
 sanitizer=${FUZZ_SANITIZER:-address}
 cd "$(dirname "$0")"
 
@@ -25,9 +28,14 @@ export RUSTC_BOOTSTRAP=1
 # crash worth finding.
 cargo fuzz build --sanitizer "$sanitizer"
 
+targets=("$@")
+if ((${#targets[@]} == 0)); then
+    mapfile -t targets < <(cargo fuzz list)
+fi
+
 mkdir -p logs
 failed=()
-for target in $(cargo fuzz list); do
+for target in "${targets[@]}"; do
     mkdir -p "corpus/$target"
     dirs=("corpus/$target")
     # Seeds are read, never written: new inputs go to the first folder.

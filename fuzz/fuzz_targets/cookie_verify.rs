@@ -77,5 +77,8 @@ fuzz_target!(|input: Input| {
 
     let read = reader.session_ids([damaged.as_ref()]);
     assert!(read.is_empty() || read == vec![id], "forged to another id");
-    assert!(stranger.session_ids([damaged.as_ref()]).is_empty(), "wrong key");
+    assert!(
+        stranger.session_ids([damaged.as_ref()]).is_empty(),
+        "wrong key"
+    );
 });

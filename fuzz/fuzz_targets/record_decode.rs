@@ -9,9 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_core::{
-    from_unix_millis, to_unix_millis, Record, SessionConfig, StorageKey,
-};
+use session_core::{from_unix_millis, to_unix_millis, Record, SessionConfig, StorageKey};
 
 fn millis(bytes: &[u8], at: usize) -> i64 {
     let mut word = [0u8; 8];
@@ -46,7 +44,9 @@ fuzz_target!(|input: &[u8]| {
     let deadline = policy.deadline(created);
     let expires_at = policy.expires_at(created, now);
     assert!(expires_at <= deadline);
-    assert!(!SessionConfig::default().touch_after_for(&policy).is_negative());
+    assert!(!SessionConfig::default()
+        .touch_after_for(&policy)
+        .is_negative());
 
     let record = Record {
         key: StorageKey::from_bytes([0; 32]),

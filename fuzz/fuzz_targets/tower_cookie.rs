@@ -30,10 +30,7 @@ struct World {
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("runtime");
+        let runtime = session_fuzz::runtime();
         let store = MemoryStore::new();
 
         let now = OffsetDateTime::now_utc();

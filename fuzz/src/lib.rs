@@ -51,6 +51,16 @@ pub fn pair(set_cookie: &str) -> &str {
     set_cookie.split(';').next().unwrap_or_default()
 }
 
+/// A single-threaded runtime with timers, for targets that drive async
+/// code one input at a time.
+#[must_use]
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime")
+}
+
 fn build(builder: session_core::CookiePolicyBuilder) -> CookiePolicy {
     // Fixed, valid settings: a refusal here is a bug in the fixture.
     builder.build().expect("fixture policy is valid")
