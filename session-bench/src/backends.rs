@@ -1,5 +1,6 @@
 //! Each store with its raw client, ready to compare.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr as _;
 use std::sync::Arc;
@@ -136,7 +137,9 @@ pub async fn redis(info: redis::ConnectionInfo) -> Result<Pair, String> {
     let failed = |error: redis::RedisError| error.to_string();
     let client = redis::Client::open(info).map_err(failed)?;
 
-    let store_connection = ConnectionManager::new(client.clone()).await.map_err(failed)?;
+    let store_connection = ConnectionManager::new(client.clone())
+        .await
+        .map_err(failed)?;
     let raw_connection = ConnectionManager::new(client).await.map_err(failed)?;
     let store = RedisStore::builder().build_with(store_connection);
 
@@ -148,8 +151,49 @@ pub async fn redis(info: redis::ConnectionInfo) -> Result<Pair, String> {
 /// # Errors
 ///
 /// When the URL is not a Redis URL.
-pub fn redis_info_at(url: &str, addr: std::net::SocketAddr) -> Result<redis::ConnectionInfo, String> {
+pub fn redis_info_at(
+    url: &str,
+    addr: std::net::SocketAddr,
+) -> Result<redis::ConnectionInfo, String> {
     let client = redis::Client::open(url).map_err(|error| error.to_string())?;
     let address = redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port());
     Ok(client.get_connection_info().clone().set_addr(address))
+}
+
+/// Calls and total microseconds per command since the server started,
+/// from `INFO commandstats`.
+///
+/// # Errors
+///
+/// When the server cannot be reached.
+pub async fn redis_command_stats(
+    info: redis::ConnectionInfo,
+) -> Result<HashMap<String, (u64, u64)>, String> {
+    let failed = |error: redis::RedisError| error.to_string();
+    let client = redis::Client::open(info).map_err(failed)?;
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(failed)?;
+    let text: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut connection)
+        .await
+        .map_err(failed)?;
+
+    // Lines read `cmdstat_get:calls=10,usec=25,usec_per_call=2.50,...`.
+    let stats = text
+        .lines()
+        .filter_map(|line| {
+            let (name, fields) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let field = |wanted: &str| {
+                fields
+                    .split(',')
+                    .find_map(|pair| pair.strip_prefix(wanted)?.strip_prefix('='))
+                    .and_then(|value| value.parse().ok())
+            };
+            Some((name.to_owned(), (field("calls")?, field("usec")?)))
+        })
+        .collect();
+    Ok(stats)
 }

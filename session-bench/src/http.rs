@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::apps::{self, cookie_pair};
+use crate::mapstore::MapStore;
 use crate::report::{latency, rate, ratio, verdict, Table};
 use crate::stats::Samples;
 
@@ -28,6 +29,19 @@ pub enum App {
     Sessions,
     /// The same route without the session layer.
     Plain,
+    /// Sessions over the diagnostic sharded map instead of the memory
+    /// store, to tell the middleware's cost from the cache's.
+    SessionsOnMap,
+}
+
+impl App {
+    fn name(self) -> &'static str {
+        match self {
+            App::Sessions => "sessions",
+            App::Plain => "plain",
+            App::SessionsOnMap => "sessions-on-map",
+        }
+    }
 }
 
 /// The line the server child prints once it listens.
@@ -46,6 +60,7 @@ pub fn serve(app: App, max_time: Duration) -> io::Result<()> {
         let router = match app {
             App::Sessions => apps::ours(Arc::new(MemoryStore::new()), SessionConfig::new()),
             App::Plain => apps::plain(),
+            App::SessionsOnMap => apps::ours(Arc::new(MapStore::new()), SessionConfig::new()),
         };
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         println!("{READY}{}", listener.local_addr()?);
@@ -83,12 +98,8 @@ impl Server {
     ///
     /// When the child cannot start or does not say where it listens.
     pub fn start(app: App, max_time: Duration) -> io::Result<Self> {
-        let mode = match app {
-            App::Sessions => "sessions",
-            App::Plain => "plain",
-        };
         let mut child = Command::new(std::env::current_exe()?)
-            .args(["serve-http", "--app", mode, "--max-seconds"])
+            .args(["serve-http", "--app", app.name(), "--max-seconds"])
             .arg(max_time.as_secs().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -132,15 +143,15 @@ impl Drop for Server {
     }
 }
 
-/// Sends `GET /` on `connections` keep-alive connections for `duration`,
+/// Sends `GET /` on `connections` keep-alive connections for `span`,
 /// each connection one visitor that sends back the cookie it was given.
 ///
 /// # Errors
 ///
 /// When a connection cannot be opened.
-pub async fn load(addr: SocketAddr, connections: usize, duration: Duration) -> io::Result<Samples> {
+pub async fn load(addr: SocketAddr, connections: usize, span: Duration) -> io::Result<Samples> {
     let started = Instant::now();
-    let deadline = started + duration;
+    let deadline = started + span;
 
     let mut running = JoinSet::new();
     for _ in 0..connections {
@@ -198,7 +209,9 @@ async fn exchange(
     if let Some(cookie) = cookie {
         request = request.header(COOKIE, cookie);
     }
-    let request = request.body(Empty::new()).map_err(|error| error.to_string())?;
+    let request = request
+        .body(Empty::new())
+        .map_err(|error| error.to_string())?;
 
     sender.ready().await.map_err(|error| error.to_string())?;
     let response = sender
@@ -253,31 +266,37 @@ impl Default for Settings {
 ///
 /// When a server cannot be started or reached.
 pub async fn compare(settings: Settings) -> io::Result<Table> {
-    let budget = settings.round_time * (settings.rounds as u32 + 1) * 2 + Duration::from_secs(60);
+    let budget = settings.round_time * (settings.rounds as u32 + 1) * 3 + Duration::from_secs(60);
     let servers = [
         ("with sessions", Server::start(App::Sessions, budget)?),
         ("without sessions", Server::start(App::Plain, budget)?),
+        (
+            "with sessions on a bare map (diagnostic)",
+            Server::start(App::SessionsOnMap, budget)?,
+        ),
     ];
 
     let warm_up = Duration::from_secs(1);
     for (_, server) in &servers {
         load(server.addr(), settings.connections, warm_up).await?;
     }
-    let mut samples = [Samples::new(), Samples::new()];
+    let mut samples = vec![Samples::new(); servers.len()];
     for round in 0..settings.rounds {
-        for k in 0..2 {
-            let index = (round + k) % 2;
+        for k in 0..servers.len() {
+            let index = (round + k) % servers.len();
             let server = &servers[index].1;
-            samples[index].merge(load(server.addr(), settings.connections, settings.round_time).await?);
+            samples[index]
+                .merge(load(server.addr(), settings.connections, settings.round_time).await?);
         }
     }
 
-    let [with, without] = [samples[0].summary(), samples[1].summary()];
+    let summaries: Vec<_> = samples.iter().map(Samples::summary).collect();
+    let (with, without) = (summaries[0], summaries[1]);
     let mut table = Table::new(
         "Middleware over HTTP on loopback (memory store, read-and-update route)",
         &["app", "requests/s", "p50", "p99", "failures"],
     );
-    for ((name, _), summary) in servers.iter().zip([with, without]) {
+    for ((name, _), summary) in servers.iter().zip(summaries) {
         table.row(vec![
             (*name).to_owned(),
             rate(summary.per_second),

@@ -28,14 +28,24 @@ pub type Visitor = Option<HeaderValue>;
 /// # Errors
 ///
 /// When the app does not answer 200 or the body cannot be read.
-pub async fn request(app: &Router, uri: &str, cookie: Option<&HeaderValue>) -> Result<Visitor, String> {
+pub async fn request(
+    app: &Router,
+    uri: &str,
+    cookie: Option<&HeaderValue>,
+) -> Result<Visitor, String> {
     let mut builder = Request::get(uri);
     if let Some(cookie) = cookie {
         builder = builder.header(COOKIE, cookie);
     }
-    let request = builder.body(Body::empty()).map_err(|error| error.to_string())?;
+    let request = builder
+        .body(Body::empty())
+        .map_err(|error| error.to_string())?;
 
-    let response = app.clone().oneshot(request).await.map_err(|error| error.to_string())?;
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .map_err(|error| error.to_string())?;
     if response.status() != StatusCode::OK {
         return Err(format!("{uri} answered {}", response.status()));
     }
@@ -85,7 +95,12 @@ pub async fn sequential(app: &Router, visitors: &[Visitor], count: usize) -> Sam
 
 /// Requests per second from `tasks` tasks for `duration`, each task with
 /// its own share of the visitors.
-pub async fn throughput(app: &Router, visitors: &[Visitor], tasks: usize, duration: Duration) -> f64 {
+pub async fn throughput(
+    app: &Router,
+    visitors: &[Visitor],
+    tasks: usize,
+    duration: Duration,
+) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + duration;
@@ -97,7 +112,10 @@ pub async fn throughput(app: &Router, visitors: &[Visitor], tasks: usize, durati
         running.spawn(async move {
             let mut i = 0;
             while Instant::now() < deadline {
-                if request(&app, "/", mine[i % mine.len()].as_ref()).await.is_ok() {
+                if request(&app, "/", mine[i % mine.len()].as_ref())
+                    .await
+                    .is_ok()
+                {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
                 i += 1;
@@ -175,14 +193,19 @@ pub fn hot_loop(kind: AppKind, duration: Duration) -> std::io::Result<()> {
         .build()?;
     runtime.block_on(async {
         let app = kind.build();
-        let visitors = visitors(&app, VISITORS).await.map_err(std::io::Error::other)?;
+        let visitors = visitors(&app, VISITORS)
+            .await
+            .map_err(std::io::Error::other)?;
 
         let started = Instant::now();
         let mut done = 0;
         while started.elapsed() < duration {
             done += sequential(&app, &visitors, 1_000).await.count();
         }
-        println!("{:.0} requests/s", done as f64 / started.elapsed().as_secs_f64());
+        println!(
+            "{:.0} requests/s",
+            done as f64 / started.elapsed().as_secs_f64()
+        );
         Ok(())
     })
 }
@@ -196,13 +219,20 @@ async fn contenders() -> Result<Vec<Contender>, String> {
         ("no sessions", AppKind::Plain.build()),
         ("session-tower", AppKind::Ours.build()),
         ("tower-sessions 0.14", AppKind::Theirs.build()),
-        ("session-tower on a bare map (diagnostic)", AppKind::OursOnMap.build()),
+        (
+            "session-tower on a bare map (diagnostic)",
+            AppKind::OursOnMap.build(),
+        ),
     ];
 
     let mut all = Vec::new();
     for (name, app) in apps {
         let visitors = visitors(&app, VISITORS).await?;
-        all.push(Contender { name, app, visitors });
+        all.push(Contender {
+            name,
+            app,
+            visitors,
+        });
     }
     Ok(all)
 }
@@ -241,7 +271,15 @@ pub async fn overhead(settings: Settings) -> Result<Vec<Table>, String> {
 
     let mut table = Table::new(
         "Middleware in process: time a session adds to a read-and-update request",
-        &["app", "p50", "p99", "mean (median of rounds)", "added, p50", "added, mean", "failures"],
+        &[
+            "app",
+            "p50",
+            "p99",
+            "mean (median of rounds)",
+            "added, p50",
+            "added, mean",
+            "failures",
+        ],
     );
     for (i, contender) in contenders.iter().enumerate() {
         let s = summaries[i];
@@ -278,10 +316,25 @@ pub async fn overhead(settings: Settings) -> Result<Vec<Table>, String> {
         &["app", "1 task", "64 tasks", "64 / 1", "target ≥ 1 (ours)"],
     );
     for (i, contender) in contenders.iter().enumerate() {
-        let one = throughput(&contender.app, &contender.visitors, 1, settings.throughput_time).await;
-        let many =
-            throughput(&contender.app, &contender.visitors, 64, settings.throughput_time).await;
-        let judged = if i == 1 { verdict(many >= one) } else { String::new() };
+        let one = throughput(
+            &contender.app,
+            &contender.visitors,
+            1,
+            settings.throughput_time,
+        )
+        .await;
+        let many = throughput(
+            &contender.app,
+            &contender.visitors,
+            64,
+            settings.throughput_time,
+        )
+        .await;
+        let judged = if i == 1 {
+            verdict(many >= one)
+        } else {
+            String::new()
+        };
         rates.row(vec![
             contender.name.to_owned(),
             rate(one),
@@ -311,7 +364,10 @@ fn seconds(value: f64) -> String {
 /// When a request fails.
 pub async fn store_calls() -> Result<Table, String> {
     let counting = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
-    let app = apps::ours(Arc::clone(&counting) as Arc<dyn Store>, SessionConfig::new());
+    let app = apps::ours(
+        Arc::clone(&counting) as Arc<dyn Store>,
+        SessionConfig::new(),
+    );
     let visitors = visitors(&app, 100).await?;
 
     let kinds: [(&str, &str, bool, u64); 5] = [
@@ -323,7 +379,16 @@ pub async fn store_calls() -> Result<Table, String> {
     ];
     let mut table = Table::new(
         "Store calls per request (memory store behind a counting wrapper)",
-        &["request", "load", "create", "save", "touch", "delete", "per request", "target"],
+        &[
+            "request",
+            "load",
+            "create",
+            "save",
+            "touch",
+            "delete",
+            "per request",
+            "target",
+        ],
     );
     for (label, uri, with_cookie, wanted) in kinds {
         let before = counting.calls();
@@ -367,7 +432,13 @@ pub async fn touch_throttle() -> Result<Table, String> {
 
     let mut table = Table::new(
         "Store writes for 10,000 read-only requests (touch throttle, default touch_after)",
-        &["idle timeout", "gap between a visitor's requests", "writes", "share", "target < 10%"],
+        &[
+            "idle timeout",
+            "gap between a visitor's requests",
+            "writes",
+            "share",
+            "target < 10%",
+        ],
     );
     let idles = [("24 h (default)", 24 * 60), ("30 min", 30)];
     for (idle_name, idle_minutes) in idles {
@@ -376,7 +447,9 @@ pub async fn touch_throttle() -> Result<Table, String> {
             let memory = MemoryStore::builder().clock(clock.clone()).build();
             let counting = Arc::new(CountingStore::new(Arc::new(memory)));
             let expiry = Expiry::default().with_idle(time::Duration::minutes(idle_minutes));
-            let config = SessionConfig::new().with_clock(clock.clone()).with_expiry(expiry);
+            let config = SessionConfig::new()
+                .with_clock(clock.clone())
+                .with_expiry(expiry);
             let app = apps::ours(Arc::clone(&counting) as Arc<dyn Store>, config);
             let visitors = visitors(&app, VISITORS).await?;
 

@@ -153,7 +153,11 @@ fn plan(command: &Command) -> Option<Plan> {
             ..empty(scale)
         },
         Command::Stores { only, scale } => Plan {
-            stores: if only.is_empty() { StoreKind::ALL.to_vec() } else { only.clone() },
+            stores: if only.is_empty() {
+                StoreKind::ALL.to_vec()
+            } else {
+                only.clone()
+            },
             ..empty(scale)
         },
         Command::InProcess(scale) => Plan {
@@ -183,7 +187,9 @@ fn main() -> ExitCode {
             http::serve(*app, Duration::from_secs(*max_seconds))
         }
         Command::MemoryChild { sessions, layout } => memory::child(*sessions, *layout),
-        Command::HotLoop { app, seconds } => inprocess::hot_loop(*app, Duration::from_secs(*seconds)),
+        Command::HotLoop { app, seconds } => {
+            inprocess::hot_loop(*app, Duration::from_secs(*seconds))
+        }
         command => {
             let Some(plan) = plan(command) else {
                 return ExitCode::FAILURE;
@@ -207,7 +213,11 @@ fn bench(plan: &Plan) -> std::io::Result<()> {
     println!("- machine at start: {}", report::machine());
     println!(
         "- build: {}\n",
-        if cfg!(debug_assertions) { "debug (figures are not meaningful)" } else { "release" }
+        if cfg!(debug_assertions) {
+            "debug (figures are not meaningful)"
+        } else {
+            "release"
+        }
     );
 
     let runtime = tokio::runtime::Runtime::new()?;

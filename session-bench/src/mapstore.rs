@@ -147,11 +147,26 @@ mod tests {
         let item = &items(1)[0];
         let (key, now) = (item.record.key, item.now);
 
-        assert_eq!(store.create(&item.record, now).await.unwrap(), CreateOutcome::Created);
-        assert_eq!(store.create(&item.record, now).await.unwrap(), CreateOutcome::Collision);
-        assert_eq!(store.save(&item.saved, 7, now).await.unwrap(), SaveOutcome::Conflict);
-        assert_eq!(store.save(&item.saved, 1, now).await.unwrap(), SaveOutcome::Saved);
-        assert_eq!(store.load(&key, now).await.unwrap(), Some(item.saved.clone()));
+        assert_eq!(
+            store.create(&item.record, now).await.unwrap(),
+            CreateOutcome::Created
+        );
+        assert_eq!(
+            store.create(&item.record, now).await.unwrap(),
+            CreateOutcome::Collision
+        );
+        assert_eq!(
+            store.save(&item.saved, 7, now).await.unwrap(),
+            SaveOutcome::Conflict
+        );
+        assert_eq!(
+            store.save(&item.saved, 1, now).await.unwrap(),
+            SaveOutcome::Saved
+        );
+        assert_eq!(
+            store.load(&key, now).await.unwrap(),
+            Some(item.saved.clone())
+        );
         assert_eq!(
             store.touch(&key, item.touch_to, now).await.unwrap(),
             TouchOutcome::Touched
@@ -161,6 +176,9 @@ mod tests {
         assert_eq!(store.load(&key, later).await.unwrap(), None);
         assert_eq!(store.delete_expired(later).await.unwrap(), 1);
         store.delete(&key).await.unwrap();
-        assert_eq!(store.save(&item.saved, 2, now).await.unwrap(), SaveOutcome::Missing);
+        assert_eq!(
+            store.save(&item.saved, 2, now).await.unwrap(),
+            SaveOutcome::Missing
+        );
     }
 }

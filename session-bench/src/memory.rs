@@ -5,12 +5,14 @@
 //! `/proc/self/status`, fills the store, lets the cache finish its pending
 //! work, and reads it again.
 
+use std::collections::HashMap;
 use std::io;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Instant;
 
 use session_core::time::Duration;
-use session_core::{Clock as _, Id, Record, Store, SystemClock};
+use session_core::{Clock as _, Id, Record, StorageKey, Store, SystemClock};
 use store_memory::MemoryStore;
 
 use crate::report::{verdict, Table};
@@ -25,6 +27,39 @@ pub enum Layout {
     /// The same records in a plain `Vec`, no cache: what the records
     /// themselves take.
     Records,
+    /// Records kept serialized (data as JSON text, times as integers) in
+    /// a moka cache built like the store's: the data layout proposed for
+    /// `MemoryStore`, cache unchanged.
+    CompactMoka,
+    /// The same compact records in a plain `HashMap`: what is left
+    /// without the cache's bookkeeping.
+    CompactMap,
+}
+
+/// A record as the compact layouts keep it: what `MemoryStore` would
+/// need if it kept the data as text and decoded it on load.
+#[derive(Debug, Clone)]
+// The fields are only held, for the memory they take.
+#[allow(dead_code)]
+struct Compact {
+    data: Box<str>,
+    version: u64,
+    times: [i64; 3],
+    principal: Option<Box<str>>,
+    expiry: Option<session_core::Expiry>,
+}
+
+impl From<&Record> for Compact {
+    fn from(record: &Record) -> Self {
+        Self {
+            data: record.data_json().into_boxed_str(),
+            version: record.version,
+            times: [record.created_at, record.expires_at, record.deadline]
+                .map(session_core::to_unix_millis),
+            principal: record.principal.as_deref().map(Box::from),
+            expiry: record.expiry,
+        }
+    }
 }
 
 /// The resident set size of this process, in KiB.
@@ -75,7 +110,10 @@ pub fn child(sessions: u64, layout: Layout) -> io::Result<()> {
             let store = MemoryStore::builder().max_capacity(sessions * 2).build();
             let now = SystemClock.now();
             for n in 0..sessions {
-                store.create(&record(n), now).await.map_err(io::Error::other)?;
+                store
+                    .create(&record(n), now)
+                    .await
+                    .map_err(io::Error::other)?;
             }
             store.run_pending_tasks().await;
             let after = rss_kib()?;
@@ -84,6 +122,30 @@ pub fn child(sessions: u64, layout: Layout) -> io::Result<()> {
         Layout::Records => {
             let records: Vec<Record> = (0..sessions).map(record).collect();
             (records.len() as u64, rss_kib()?)
+        }
+        Layout::CompactMoka => runtime.block_on(async {
+            let cache = moka::future::Cache::builder()
+                .max_capacity(sessions * 2)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .time_to_live(std::time::Duration::from_secs(3600))
+                .build();
+            for n in 0..sessions {
+                let record = record(n);
+                cache
+                    .insert(record.key, Arc::new(Compact::from(&record)))
+                    .await;
+            }
+            cache.run_pending_tasks().await;
+            Ok::<_, io::Error>((cache.entry_count(), rss_kib()?))
+        })?,
+        Layout::CompactMap => {
+            let map: HashMap<StorageKey, Compact> = (0..sessions)
+                .map(|n| {
+                    let record = record(n);
+                    (record.key, Compact::from(&record))
+                })
+                .collect();
+            (map.len() as u64, rss_kib()?)
         }
     };
 
@@ -107,9 +169,17 @@ fn run_child(sessions: u64, layout: Layout) -> io::Result<Report> {
     let name = match layout {
         Layout::Store => "store",
         Layout::Records => "records",
+        Layout::CompactMoka => "compact-moka",
+        Layout::CompactMap => "compact-map",
     };
     let output = Command::new(std::env::current_exe()?)
-        .args(["memory-child", "--sessions", &sessions.to_string(), "--layout", name])
+        .args([
+            "memory-child",
+            "--sessions",
+            &sessions.to_string(),
+            "--layout",
+            name,
+        ])
         .output()?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
@@ -142,16 +212,31 @@ fn run_child(sessions: u64, layout: Layout) -> io::Result<Report> {
 pub fn compare(sessions: u64) -> io::Result<Table> {
     let mut table = Table::new(
         format!("Memory store: resident memory for {sessions} live sessions"),
-        &["kept in", "entries", "RSS added", "per session", "fill time", "target < 600 MiB"],
+        &[
+            "kept in",
+            "entries",
+            "RSS added",
+            "per session",
+            "fill time",
+            "target < 600 MiB",
+        ],
     );
 
-    for layout in [Layout::Store, Layout::Records] {
+    let layouts = [
+        Layout::Store,
+        Layout::Records,
+        Layout::CompactMoka,
+        Layout::CompactMap,
+    ];
+    for layout in layouts {
         let report = run_child(sessions, layout)?;
         let added = report.after.saturating_sub(report.before);
         let mib = added as f64 / 1024.0;
         let name = match layout {
             Layout::Store => "MemoryStore",
-            Layout::Records => "Vec<Record> (no cache)",
+            Layout::Records => "Vec<Record>, no cache (diagnostic)",
+            Layout::CompactMoka => "moka, records as JSON text (diagnostic)",
+            Layout::CompactMap => "HashMap, records as JSON text (diagnostic)",
         };
         let judged = if layout == Layout::Store {
             verdict(mib < 600.0)

@@ -53,7 +53,11 @@ impl CountingProxy {
             }
         });
 
-        Ok(Self { addr, turns, accept })
+        Ok(Self {
+            addr,
+            turns,
+            accept,
+        })
     }
 
     /// The address to connect to instead of the server's.

@@ -49,7 +49,10 @@ impl fmt::Display for Table {
         let widths: Vec<usize> = (0..self.header.len())
             .map(|col| {
                 let cells = self.rows.iter().map(|row| row[col].chars().count());
-                cells.chain([self.header[col].chars().count(), 3]).max().unwrap_or(3)
+                cells
+                    .chain([self.header[col].chars().count(), 3])
+                    .max()
+                    .unwrap_or(3)
             })
             .collect();
         let line = |cells: &[String]| {
@@ -132,7 +135,11 @@ pub fn machine() -> String {
 
     format!(
         "{cores} cores ({cpu}), load average {}",
-        if load.is_empty() { "unknown".to_owned() } else { load.join(" ") }
+        if load.is_empty() {
+            "unknown".to_owned()
+        } else {
+            load.join(" ")
+        }
     )
 }
 

@@ -55,7 +55,10 @@ impl RedisServer {
             match LocalRedis::start() {
                 Ok((local, port)) => {
                     let url = format!("redis://127.0.0.1:{port}/");
-                    return Ok(Self { url, local: Some(local) });
+                    return Ok(Self {
+                        url,
+                        local: Some(local),
+                    });
                 }
                 Err(error) => last = error.to_string(),
             }
@@ -110,7 +113,14 @@ impl LocalRedis {
         let cli = find_program("redis-cli", &[]).unwrap_or_else(|| PathBuf::from("redis-cli"));
         let dir = ScratchDir::create("session-bench-redis", &RunAs::current(), |_| {
             let mut stop = Command::new(&cli);
-            stop.args(["-h", "127.0.0.1", "-p", &port.to_string(), "shutdown", "nosave"]);
+            stop.args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "shutdown",
+                "nosave",
+            ]);
             stop
         })?;
 

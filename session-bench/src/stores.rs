@@ -127,7 +127,12 @@ pub async fn compare(
 
         let (store_samples, raw_samples) = run_rounds(&store, &raw, tasks, settings).await;
         for ((op, store), raw) in Op::ALL.into_iter().zip(store_samples).zip(raw_samples) {
-            results.push(OpResult { op, tasks, store, raw });
+            results.push(OpResult {
+                op,
+                tasks,
+                store,
+                raw,
+            });
         }
     }
     results
@@ -231,7 +236,15 @@ pub async fn round_trips(
     for (side, target) in [store, raw].into_iter().enumerate() {
         let warm = Arc::new(items(20));
         for op in Op::ALL {
-            phase(Arc::clone(&target), op, Arc::clone(&warm), warm.len(), 1, limit).await;
+            phase(
+                Arc::clone(&target),
+                op,
+                Arc::clone(&warm),
+                warm.len(),
+                1,
+                limit,
+            )
+            .await;
         }
 
         let data = Arc::new(items(ops));

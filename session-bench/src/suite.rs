@@ -1,5 +1,6 @@
 //! The sections of a run, each printing its tables as it finishes.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::backends::{self, Ping};
@@ -106,8 +107,18 @@ async fn store_section(plan: &Plan) -> Vec<Table> {
     let mut table = Table::new("Stores against their raw clients", &HEADER);
     let mut trips = Table::new(
         "Round trips per operation (one task, counted by a loopback proxy)",
-        &["store", "side", "create", "load", "save", "touch", "delete", "create is 1 trip"],
+        &[
+            "store",
+            "side",
+            "create",
+            "load",
+            "save",
+            "touch",
+            "delete",
+            "create: store's own",
+        ],
     );
+    let mut server_time = None;
 
     for kind in &plan.stores {
         let outcome = match kind {
@@ -119,30 +130,84 @@ async fn store_section(plan: &Plan) -> Vec<Table> {
             }
             StoreKind::Sqlite => sqlite(&mut table, settings).await,
             StoreKind::Postgres => postgres(&mut table, &mut trips, plan).await,
-            StoreKind::Redis => redis(&mut table, &mut trips, plan).await,
+            StoreKind::Redis => redis(&mut table, &mut trips, &mut server_time, plan).await,
         };
         if let Err(error) = outcome {
             table.note(format!("{kind:?}: not measured: {error}"));
         }
     }
 
+    if !trips.is_empty() {
+        trips.note(
+            "Every trip on the wire is counted, the connection pool's too: sqlx pings an \
+             idle connection before lending it (test_before_acquire, on by default) and \
+             always pings one given back (sqlx 0.8, in the background). The raw client \
+             sends one statement or command per operation, so the store's own trips are \
+             its count less the raw client's extra ones.",
+        );
+    }
     table.note(format!(
         "{} records per side, round and concurrency, {} rounds; within a round the store's \
          and the raw client's phases of each operation run back to back in alternating \
          order. Targets apply to load, save and touch.",
         settings.ops, settings.rounds
     ));
-    if trips.is_empty() {
-        vec![table]
-    } else {
-        vec![table, trips]
+    let mut tables = vec![table];
+    if !trips.is_empty() {
+        tables.push(trips);
     }
+    tables.extend(server_time);
+    tables
+}
+
+/// What Redis spent per command during the comparison: the store's
+/// scripts and `HGETALL` against the raw client's plain commands.
+fn redis_server_time(
+    before: &HashMap<String, (u64, u64)>,
+    after: &HashMap<String, (u64, u64)>,
+) -> Table {
+    let mut table = Table::new(
+        "Redis server time per command during the comparison (INFO commandstats)",
+        &["command", "sent by", "calls", "µs per call"],
+    );
+    let senders = [
+        (
+            "evalsha",
+            "store: create, save, touch, delete (whole script)",
+        ),
+        ("hgetall", "store: load"),
+        ("set", "raw: create, save"),
+        ("get", "raw: load"),
+        ("pexpire", "raw: touch; store scripts"),
+        ("del", "raw: delete; store scripts"),
+        ("hset", "store scripts"),
+        ("hget", "store scripts"),
+    ];
+    for (command, sender) in senders {
+        let (calls, usec) = after.get(command).copied().unwrap_or_default();
+        let (calls_before, usec_before) = before.get(command).copied().unwrap_or_default();
+        let calls = calls.saturating_sub(calls_before);
+        let usec = usec.saturating_sub(usec_before);
+        if calls > 0 {
+            table.row(vec![
+                command.to_uppercase(),
+                sender.to_owned(),
+                calls.to_string(),
+                format!("{:.2}", usec as f64 / calls as f64),
+            ]);
+        }
+    }
+    table.note("Commands a script calls are counted both on their own line and in EVALSHA.");
+    table
 }
 
 async fn sqlite(table: &mut Table, settings: Settings) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|error| error.to_string())?;
 
-    for (name, ping) in [("sqlite file", Ping::Default), ("sqlite file, no ping", Ping::Off)] {
+    for (name, ping) in [
+        ("sqlite file", Ping::Default),
+        ("sqlite file, no ping", Ping::Off),
+    ] {
         let pair = backends::sqlite(dir.path(), ping).await?;
         let results = stores::compare(pair.store, pair.raw, settings).await;
         stores::add_rows(table, name, &results, Some(0.85));
@@ -158,34 +223,65 @@ async fn postgres(table: &mut Table, trips: &mut Table, plan: &Plan) -> Result<(
     let db = PostgresDb::create().await?;
     let upstream = db.socket_addr().map_err(|error| error.to_string())?;
 
-    for (name, ping) in [("postgres", Ping::Default), ("postgres, no ping", Ping::Off)] {
+    for (name, ping) in [
+        ("postgres", Ping::Default),
+        ("postgres, no ping", Ping::Off),
+    ] {
         let pair = backends::postgres(db.options(), ping).await?;
         let results = stores::compare(pair.store, pair.raw, plan.store_settings).await;
         stores::add_rows(table, name, &results, Some(0.85));
 
-        let proxy = CountingProxy::start(upstream).await.map_err(|error| error.to_string())?;
+        let proxy = CountingProxy::start(upstream)
+            .await
+            .map_err(|error| error.to_string())?;
         let through = db.options().host("127.0.0.1").port(proxy.addr().port());
         let pair = backends::postgres(through, ping).await?;
-        add_trips(trips, name, &proxy, pair.store, pair.raw, plan.round_trip_ops).await;
+        add_trips(
+            trips,
+            name,
+            &proxy,
+            pair.store,
+            pair.raw,
+            plan.round_trip_ops,
+        )
+        .await;
     }
     table.note(format!("PostgreSQL from {}.", db.source()));
     Ok(())
 }
 
-async fn redis(table: &mut Table, trips: &mut Table, plan: &Plan) -> Result<(), String> {
+async fn redis(
+    table: &mut Table,
+    trips: &mut Table,
+    server_time: &mut Option<Table>,
+    plan: &Plan,
+) -> Result<(), String> {
     let server = tokio::task::spawn_blocking(RedisServer::find)
         .await
         .map_err(|error| error.to_string())??;
     let upstream = server.socket_addr().map_err(|error| error.to_string())?;
 
     let direct = backends::redis_info_at(server.url(), upstream)?;
-    let pair = backends::redis(direct).await?;
+    let stats_before = backends::redis_command_stats(direct.clone()).await?;
+    let pair = backends::redis(direct.clone()).await?;
     let results = stores::compare(pair.store, pair.raw, plan.store_settings).await;
     stores::add_rows(table, "redis", &results, Some(0.9));
+    let stats_after = backends::redis_command_stats(direct).await?;
+    *server_time = Some(redis_server_time(&stats_before, &stats_after));
 
-    let proxy = CountingProxy::start(upstream).await.map_err(|error| error.to_string())?;
+    let proxy = CountingProxy::start(upstream)
+        .await
+        .map_err(|error| error.to_string())?;
     let pair = backends::redis(backends::redis_info_at(server.url(), proxy.addr())?).await?;
-    add_trips(trips, "redis", &proxy, pair.store, pair.raw, plan.round_trip_ops).await;
+    add_trips(
+        trips,
+        "redis",
+        &proxy,
+        pair.store,
+        pair.raw,
+        plan.round_trip_ops,
+    )
+    .await;
 
     table.note(format!("Redis from {}.", server.source()));
     Ok(())
@@ -201,6 +297,13 @@ async fn add_trips(
 ) {
     let counted = stores::round_trips(proxy, store, raw, ops).await;
 
+    // The raw client sends one statement or command per operation, so
+    // what it needs beyond one trip is the pool's (sqlx pings idle
+    // connections); the store's own trips are its count less that.
+    let pool_extra = counted
+        .iter()
+        .find(|(op, _, _)| *op == Op::Create)
+        .map_or(0.0, |(_, _, raw)| raw - 1.0);
     for (side, pick) in [("store", 0), ("raw", 1)] {
         let mut cells = vec![name.to_owned(), side.to_owned()];
         let mut create = 0.0;
@@ -212,7 +315,8 @@ async fn add_trips(
             cells.push(format!("{value:.2}"));
         }
         cells.push(if pick == 0 {
-            verdict((create - 1.0).abs() < 0.05)
+            let own = create - pool_extra;
+            format!("{own:.2}: {}", verdict((own - 1.0).abs() < 0.05))
         } else {
             String::new()
         });

@@ -20,8 +20,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use moka::future::Cache;
 use redis::aio::ConnectionManager;
-use session_core::{to_unix_millis, CreateOutcome, Record, SaveOutcome, StorageKey, Store,
-    TouchOutcome};
+use session_core::{
+    to_unix_millis, CreateOutcome, Record, SaveOutcome, StorageKey, Store, TouchOutcome,
+};
 use sqlx::{PgPool, Row as _, SqlitePool};
 
 use crate::workload::{Item, Op};
@@ -194,7 +195,10 @@ impl Target for RawRedis {
         if ok {
             Ok(())
         } else {
-            Err(format!("{}: key missing or present against expectation", op.name()))
+            Err(format!(
+                "{}: key missing or present against expectation",
+                op.name()
+            ))
         }
     }
 }

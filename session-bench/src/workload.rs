@@ -135,7 +135,11 @@ mod tests {
     fn session_data_is_about_a_hundred_bytes() {
         let item = &items(1)[0];
 
-        assert!((90..=130).contains(&item.data_json.len()), "{}", item.data_json);
+        assert!(
+            (90..=130).contains(&item.data_json.len()),
+            "{}",
+            item.data_json
+        );
         assert_ne!(item.data_json, item.saved_json);
         assert_eq!(item.ttl_millis(), 3_600_000);
         assert!(item.touch_to < item.record.deadline);
