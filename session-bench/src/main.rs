@@ -72,10 +72,10 @@ struct Scale {
     #[arg(long)]
     quick: bool,
     /// Records per side, round and concurrency in the store comparison.
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 1_000)]
     ops: usize,
     /// Rounds of each comparison.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 7)]
     rounds: usize,
     /// Seconds per round of the HTTP comparison.
     #[arg(long, default_value_t = 4)]
@@ -104,7 +104,7 @@ impl Scale {
             };
         }
         inprocess::Settings {
-            rounds: self.rounds.max(1) + 2,
+            rounds: self.rounds.max(1),
             ..defaults
         }
     }
@@ -112,7 +112,11 @@ impl Scale {
     fn http(&self) -> http::Settings {
         http::Settings {
             round_time: Duration::from_secs(if self.quick { 1 } else { self.http_seconds }),
-            rounds: if self.quick { 1 } else { self.rounds },
+            rounds: if self.quick {
+                1
+            } else {
+                self.rounds.div_ceil(2)
+            },
             ..http::Settings::default()
         }
     }
@@ -220,8 +224,7 @@ fn bench(plan: &Plan) -> std::io::Result<()> {
         }
     );
 
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(suite::run(plan));
+    suite::run(plan)?;
 
     println!("- machine at end: {}", report::machine());
     Ok(())

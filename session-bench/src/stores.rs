@@ -8,7 +8,7 @@ use tokio::task::JoinSet;
 
 use crate::proxy::CountingProxy;
 use crate::report::{latency, rate, ratio, verdict, Table};
-use crate::stats::Samples;
+use crate::stats::{median, Samples};
 use crate::targets::Target;
 use crate::workload::{items, Item, Op};
 
@@ -28,8 +28,8 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            ops: 2_000,
-            rounds: 3,
+            ops: 1_000,
+            rounds: 7,
             phase_limit: Duration::from_secs(20),
             tasks: [1, 64],
         }
@@ -47,13 +47,17 @@ pub struct OpResult {
     pub store: Samples,
     /// The raw client's samples.
     pub raw: Samples,
+    /// Store throughput over raw throughput, in each round.
+    pub round_ratios: Vec<f64>,
 }
 
 impl OpResult {
-    /// Store throughput over raw throughput.
+    /// The median of the rounds' store/raw throughput ratios: a burst of
+    /// load from elsewhere on the machine spoils one round, not the
+    /// figure.
     #[must_use]
     pub fn ratio(&self) -> f64 {
-        self.store.summary().per_second / self.raw.summary().per_second
+        median(&self.round_ratios)
     }
 }
 
@@ -125,17 +129,25 @@ pub async fn compare(
         };
         run_rounds(&store, &raw, tasks, warm).await;
 
-        let (store_samples, raw_samples) = run_rounds(&store, &raw, tasks, settings).await;
-        for ((op, store), raw) in Op::ALL.into_iter().zip(store_samples).zip(raw_samples) {
+        let rounds = run_rounds(&store, &raw, tasks, settings).await;
+        for (index, op) in Op::ALL.into_iter().enumerate() {
             results.push(OpResult {
                 op,
                 tasks,
-                store,
-                raw,
+                store: rounds.store[index].clone(),
+                raw: rounds.raw[index].clone(),
+                round_ratios: rounds.ratios[index].clone(),
             });
         }
     }
     results
+}
+
+/// Both sides' samples per operation, and each round's ratios.
+struct Rounds {
+    store: Vec<Samples>,
+    raw: Vec<Samples>,
+    ratios: Vec<Vec<f64>>,
 }
 
 async fn run_rounds(
@@ -143,8 +155,9 @@ async fn run_rounds(
     raw: &Arc<dyn Target>,
     tasks: usize,
     settings: Settings,
-) -> (Vec<Samples>, Vec<Samples>) {
+) -> Rounds {
     let mut by_side = [vec![Samples::new(); 5], vec![Samples::new(); 5]];
+    let mut ratios = vec![Vec::new(); 5];
 
     for round in 0..settings.rounds {
         let sides = [Arc::clone(store), Arc::clone(raw)];
@@ -153,6 +166,7 @@ async fn run_rounds(
 
         for (index, op) in Op::ALL.into_iter().enumerate() {
             let first = (round + index) % 2;
+            let mut rates = [0.0; 2];
             for side in [first, 1 - first] {
                 let (samples, done) = phase(
                     Arc::clone(&sides[side]),
@@ -164,12 +178,14 @@ async fn run_rounds(
                 )
                 .await;
                 counts[side] = done;
+                rates[side] = samples.summary().per_second;
                 by_side[side][index].merge(samples);
             }
+            ratios[index].push(rates[0] / rates[1]);
         }
     }
     let [store, raw] = by_side;
-    (store, raw)
+    Rounds { store, raw, ratios }
 }
 
 /// Appends one store's rows to the comparison table.
@@ -218,7 +234,7 @@ pub const HEADER: [&str; 11] = [
     "raw ops/s",
     "raw p50",
     "raw p99",
-    "store/raw",
+    "store/raw (median of rounds)",
     "target",
 ];
 
