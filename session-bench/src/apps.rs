@@ -77,6 +77,13 @@ fn profile() -> Value {
     Value::Object(session_data(7, 0))
 }
 
+/// The cookie a response sets, as the `name=value` pair to send back.
+#[must_use]
+pub fn cookie_to_return(headers: &http::HeaderMap) -> Option<http::HeaderValue> {
+    let set_cookie = headers.get(http::header::SET_COOKIE)?.to_str().ok()?;
+    http::HeaderValue::from_str(cookie_pair(set_cookie)?).ok()
+}
+
 /// The `name=value` pair of a `Set-Cookie` header, to send back.
 #[must_use]
 pub fn cookie_pair(set_cookie: &str) -> Option<&str> {

@@ -7,7 +7,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::{COOKIE, HOST, SET_COOKIE};
+use http::header::{COOKIE, HOST};
 use http::{HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
@@ -17,10 +17,11 @@ use store_memory::MemoryStore;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use crate::apps::{self, cookie_pair};
+use crate::apps::{self, cookie_to_return};
 use crate::mapstore::MapStore;
 use crate::report::{latency, rate, ratio, verdict, Table};
 use crate::stats::Samples;
+use crate::stores;
 
 /// Which app the server child runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -160,13 +161,7 @@ pub async fn load(addr: SocketAddr, connections: usize, span: Duration) -> io::R
         running.spawn(visitor(stream, deadline));
     }
 
-    let mut all = Samples::new();
-    while let Some(done) = running.join_next().await {
-        match done {
-            Ok(samples) => all.merge(samples),
-            Err(error) => all.fail(|| format!("a connection task panicked: {error}")),
-        }
-    }
+    let mut all = stores::gather(running).await;
     all.add_wall(started.elapsed());
     Ok(all)
 }
@@ -219,12 +214,7 @@ async fn exchange(
         .await
         .map_err(|error| error.to_string())?;
     let status = response.status();
-    let set = response
-        .headers()
-        .get(SET_COOKIE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(cookie_pair)
-        .and_then(|pair| HeaderValue::from_str(pair).ok());
+    let set = cookie_to_return(response.headers());
     response
         .into_body()
         .collect()

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::Router;
-use http::header::{COOKIE, SET_COOKIE};
+use http::header::COOKIE;
 use http::{HeaderValue, Request, StatusCode};
 use session_core::{Expiry, ManualClock, SessionConfig, Store};
 use store_memory::MemoryStore;
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-use crate::apps::{self, cookie_pair};
+use crate::apps::{self, cookie_to_return};
 use crate::counting::{Calls, CountingStore};
 use crate::mapstore::MapStore;
 use crate::report::{latency, rate, ratio, verdict, Table};
@@ -49,12 +49,7 @@ pub async fn request(
     if response.status() != StatusCode::OK {
         return Err(format!("{uri} answered {}", response.status()));
     }
-    let set = response
-        .headers()
-        .get(SET_COOKIE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(cookie_pair)
-        .and_then(|pair| HeaderValue::from_str(pair).ok());
+    let set = cookie_to_return(response.headers());
     axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .map_err(|error| error.to_string())?;

@@ -11,12 +11,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use session_core::time::Duration;
-use session_core::{Clock as _, Id, Record, StorageKey, Store, SystemClock};
+use session_core::{Clock as _, Record, StorageKey, Store, SystemClock};
 use store_memory::MemoryStore;
 
 use crate::report::{verdict, Table};
-use crate::workload::session_data;
+use crate::workload;
 
 /// What the child keeps, for telling the store's own cost from the
 /// records'.
@@ -77,17 +76,7 @@ pub fn rss_kib() -> io::Result<u64> {
 }
 
 fn record(n: u64) -> Record {
-    let now = SystemClock.now();
-    Record {
-        key: Id::random().storage_key(),
-        data: session_data(n, 0),
-        version: 1,
-        created_at: now,
-        expires_at: now + Duration::hours(1),
-        deadline: now + Duration::days(30),
-        principal: None,
-        expiry: None,
-    }
+    workload::record(n, SystemClock.now())
 }
 
 /// Runs in the child: keeps `sessions` records as `layout` says and

@@ -97,6 +97,14 @@ pub async fn phase(
         });
     }
 
+    let mut all = gather(running).await;
+    all.add_wall(started.elapsed());
+    (all, next.load(Ordering::SeqCst).min(count))
+}
+
+/// Waits for every task and merges their samples; a task that panicked
+/// counts as a failure.
+pub async fn gather(mut running: JoinSet<Samples>) -> Samples {
     let mut all = Samples::new();
     while let Some(done) = running.join_next().await {
         match done {
@@ -104,8 +112,7 @@ pub async fn phase(
             Err(error) => all.fail(|| format!("a task panicked: {error}")),
         }
     }
-    all.add_wall(started.elapsed());
-    (all, next.load(Ordering::SeqCst).min(count))
+    all
 }
 
 /// Runs every operation on both sides at each concurrency.

@@ -2,14 +2,12 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
 
-use crate::backends::{self, Ping};
+use crate::backends::{self, Pair, Ping};
 use crate::proxy::CountingProxy;
 use crate::report::{verdict, Table};
 use crate::servers::{PostgresDb, RedisServer};
 use crate::stores::{self, Settings, HEADER};
-use crate::targets::Target;
 use crate::workload::Op;
 use crate::{http, inprocess, memory};
 
@@ -262,15 +260,7 @@ async fn postgres(table: &mut Table, trips: &mut Table, plan: &Plan) -> Result<(
             .map_err(|error| error.to_string())?;
         let through = db.options().host("127.0.0.1").port(proxy.addr().port());
         let pair = backends::postgres(through, ping).await?;
-        add_trips(
-            trips,
-            name,
-            &proxy,
-            pair.store,
-            pair.raw,
-            plan.round_trip_ops,
-        )
-        .await;
+        add_trips(trips, name, &proxy, pair, plan.round_trip_ops).await;
     }
     table.note(format!("PostgreSQL from {}.", db.source()));
     Ok(())
@@ -299,29 +289,14 @@ async fn redis(
         .await
         .map_err(|error| error.to_string())?;
     let pair = backends::redis(backends::redis_info_at(server.url(), proxy.addr())?).await?;
-    add_trips(
-        trips,
-        "redis",
-        &proxy,
-        pair.store,
-        pair.raw,
-        plan.round_trip_ops,
-    )
-    .await;
+    add_trips(trips, "redis", &proxy, pair, plan.round_trip_ops).await;
 
     table.note(format!("Redis from {}.", server.source()));
     Ok(())
 }
 
-async fn add_trips(
-    trips: &mut Table,
-    name: &str,
-    proxy: &CountingProxy,
-    store: Arc<dyn Target>,
-    raw: Arc<dyn Target>,
-    ops: usize,
-) {
-    let counted = stores::round_trips(proxy, store, raw, ops).await;
+async fn add_trips(trips: &mut Table, name: &str, proxy: &CountingProxy, pair: Pair, ops: usize) {
+    let counted = stores::round_trips(proxy, pair.store, pair.raw, ops).await;
 
     // The raw client sends one statement or command per operation, so
     // what it needs beyond one trip is the pool's (sqlx pings idle

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use moka::future::Cache;
 use redis::aio::ConnectionManager;
+use session_core::time::OffsetDateTime;
 use session_core::{
     to_unix_millis, CreateOutcome, Record, SaveOutcome, StorageKey, Store, TouchOutcome,
 };
@@ -222,6 +223,68 @@ fn one_row(op: Op, rows: u64) -> Result<(), String> {
     }
 }
 
+/// The body of a raw SQL client's `run`: one statement per operation,
+/// written once for both databases. `$time` turns a timestamp into the
+/// database's parameter; `$read_row` reads a loaded row's columns.
+macro_rules! raw_sql_run {
+    ($client:expr, $op:expr, $item:expr, $time:expr, $read_row:expr) => {{
+        let (client, op, item) = ($client, $op, $item);
+        let key = &item.record.key.as_bytes()[..];
+        let failed = |error: sqlx::Error| format!("{}: {error}", op.name());
+        let record = &item.record;
+        let time = $time;
+
+        let rows = match op {
+            Op::Create => sqlx::query(&client.sql.create)
+                .bind(key)
+                .bind(&item.data_json)
+                .bind(1_i64)
+                .bind(time(record.created_at))
+                .bind(time(record.expires_at))
+                .bind(time(record.deadline))
+                .bind(record.principal.as_deref())
+                .bind(record.expiry_json())
+                .execute(&client.pool)
+                .await
+                .map_err(failed)?
+                .rows_affected(),
+            Op::Load => {
+                let row = sqlx::query(&client.sql.load)
+                    .bind(key)
+                    .fetch_optional(&client.pool)
+                    .await
+                    .map_err(failed)?
+                    .ok_or("load: no row")?;
+                $read_row(&row).map_err(failed)?;
+                1
+            }
+            Op::Save => sqlx::query(&client.sql.save)
+                .bind(key)
+                .bind(&item.saved_json)
+                .bind(2_i64)
+                .bind(time(item.saved.expires_at))
+                .execute(&client.pool)
+                .await
+                .map_err(failed)?
+                .rows_affected(),
+            Op::Touch => sqlx::query(&client.sql.touch)
+                .bind(key)
+                .bind(time(item.touch_to))
+                .execute(&client.pool)
+                .await
+                .map_err(failed)?
+                .rows_affected(),
+            Op::Delete => sqlx::query(&client.sql.delete)
+                .bind(key)
+                .execute(&client.pool)
+                .await
+                .map_err(failed)?
+                .rows_affected(),
+        };
+        one_row(op, rows)
+    }};
+}
+
 /// Prepared statements on PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct RawPostgres {
@@ -259,65 +322,13 @@ impl RawPostgres {
 #[async_trait]
 impl Target for RawPostgres {
     async fn run(&self, op: Op, item: &Item) -> Result<(), String> {
-        let key = &item.record.key.as_bytes()[..];
-        let failed = |error: sqlx::Error| format!("{}: {error}", op.name());
-        let record = &item.record;
-
-        let rows = match op {
-            Op::Create => sqlx::query(&self.sql.create)
-                .bind(key)
-                .bind(&item.data_json)
-                .bind(1_i64)
-                .bind(record.created_at)
-                .bind(record.expires_at)
-                .bind(record.deadline)
-                .bind(record.principal.as_deref())
-                .bind(record.expiry_json())
-                .execute(&self.pool)
-                .await
-                .map_err(failed)?
-                .rows_affected(),
-            Op::Load => {
-                let row = sqlx::query(&self.sql.load)
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(failed)?
-                    .ok_or("load: no row")?;
-                read_pg_row(&row).map_err(failed)?;
-                1
-            }
-            Op::Save => sqlx::query(&self.sql.save)
-                .bind(key)
-                .bind(&item.saved_json)
-                .bind(2_i64)
-                .bind(item.saved.expires_at)
-                .execute(&self.pool)
-                .await
-                .map_err(failed)?
-                .rows_affected(),
-            Op::Touch => sqlx::query(&self.sql.touch)
-                .bind(key)
-                .bind(item.touch_to)
-                .execute(&self.pool)
-                .await
-                .map_err(failed)?
-                .rows_affected(),
-            Op::Delete => sqlx::query(&self.sql.delete)
-                .bind(key)
-                .execute(&self.pool)
-                .await
-                .map_err(failed)?
-                .rows_affected(),
-        };
-        one_row(op, rows)
+        // PostgreSQL takes the times as `timestamptz`.
+        raw_sql_run!(self, op, item, |at: OffsetDateTime| at, read_pg_row)
     }
 }
 
 /// Reads every column, as a client that uses the row would.
 fn read_pg_row(row: &sqlx::postgres::PgRow) -> Result<(), sqlx::Error> {
-    use session_core::time::OffsetDateTime;
-
     let _: Vec<u8> = row.try_get("key")?;
     let _: String = row.try_get("data")?;
     let _: i64 = row.try_get("version")?;
@@ -368,58 +379,8 @@ impl RawSqlite {
 #[async_trait]
 impl Target for RawSqlite {
     async fn run(&self, op: Op, item: &Item) -> Result<(), String> {
-        let key = &item.record.key.as_bytes()[..];
-        let failed = |error: sqlx::Error| format!("{}: {error}", op.name());
-        let record = &item.record;
-
-        let rows = match op {
-            Op::Create => sqlx::query(&self.sql.create)
-                .bind(key)
-                .bind(&item.data_json)
-                .bind(1_i64)
-                .bind(to_unix_millis(record.created_at))
-                .bind(to_unix_millis(record.expires_at))
-                .bind(to_unix_millis(record.deadline))
-                .bind(record.principal.as_deref())
-                .bind(record.expiry_json())
-                .execute(&self.pool)
-                .await
-                .map_err(failed)?
-                .rows_affected(),
-            Op::Load => {
-                let row = sqlx::query(&self.sql.load)
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(failed)?
-                    .ok_or("load: no row")?;
-                read_sqlite_row(&row).map_err(failed)?;
-                1
-            }
-            Op::Save => sqlx::query(&self.sql.save)
-                .bind(key)
-                .bind(&item.saved_json)
-                .bind(2_i64)
-                .bind(to_unix_millis(item.saved.expires_at))
-                .execute(&self.pool)
-                .await
-                .map_err(failed)?
-                .rows_affected(),
-            Op::Touch => sqlx::query(&self.sql.touch)
-                .bind(key)
-                .bind(to_unix_millis(item.touch_to))
-                .execute(&self.pool)
-                .await
-                .map_err(failed)?
-                .rows_affected(),
-            Op::Delete => sqlx::query(&self.sql.delete)
-                .bind(key)
-                .execute(&self.pool)
-                .await
-                .map_err(failed)?
-                .rows_affected(),
-        };
-        one_row(op, rows)
+        // The SQLite table keeps times as integer milliseconds.
+        raw_sql_run!(self, op, item, to_unix_millis, read_sqlite_row)
     }
 }
 

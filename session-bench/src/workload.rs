@@ -93,6 +93,22 @@ pub fn session_data(n: u64, extra: usize) -> Data {
     }
 }
 
+/// A new record under a random key with [`session_data`] `n`, created at
+/// `now`, live for an hour.
+#[must_use]
+pub fn record(n: u64, now: OffsetDateTime) -> Record {
+    Record {
+        key: Id::random().storage_key(),
+        data: session_data(n, 0),
+        version: 1,
+        created_at: now,
+        expires_at: now + Duration::hours(1),
+        deadline: now + Duration::days(30),
+        principal: None,
+        expiry: None,
+    }
+}
+
 /// `count` fresh items with random keys, stamped with the current time.
 #[must_use]
 pub fn items(count: usize) -> Vec<Item> {
@@ -100,16 +116,7 @@ pub fn items(count: usize) -> Vec<Item> {
 
     (0..count)
         .map(|n| {
-            let record = Record {
-                key: Id::random().storage_key(),
-                data: session_data(n as u64, 0),
-                version: 1,
-                created_at: now,
-                expires_at: now + Duration::hours(1),
-                deadline: now + Duration::days(30),
-                principal: None,
-                expiry: None,
-            };
+            let record = record(n as u64, now);
             let saved = Record {
                 data: session_data(n as u64, 1),
                 version: 2,
