@@ -49,7 +49,7 @@ impl App {
 const READY: &str = "listening on ";
 
 /// Runs the server child: serves `app` on a free loopback port, prints
-/// [`READY`] and the address, and exits when its standard input closes
+/// `READY` and the address, and exits when its standard input closes
 /// (the parent ended, however it ended) or after `max_time`.
 ///
 /// # Errors

@@ -17,7 +17,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-/// Forwards 127.0.0.1:<port> to a server and counts round trips.
+/// Forwards `127.0.0.1:<port>` to a server and counts round trips.
 ///
 /// Dropping it stops the proxy and closes every connection through it.
 #[derive(Debug)]
