@@ -129,20 +129,11 @@ impl AnyStore {
                 .map_err(|e| open(e.into()))?;
             return Ok(Self::Postgres(store));
         }
-        if let Some(nodes) = url.strip_prefix("redis+cluster://") {
-            let nodes = nodes
-                .trim_end_matches('/')
-                .split(',')
-                .map(|node| format!("redis://{node}"));
-            let store = RedisStore::builder()
-                .connect_cluster(nodes)
-                .await
-                .map_err(|e| open(e.into()))?;
-            return Ok(Self::Redis { store, node: None });
-        }
-        if url.starts_with("redis://") || url.starts_with("rediss://") {
+        let redis = ["redis://", "rediss://", "redis+cluster://"];
+        if redis.iter().any(|scheme| url.starts_with(scheme)) {
+            // The store reads both forms itself, credentials included.
             let store = RedisStore::connect(url).await.map_err(|e| open(e.into()))?;
-            let node = Some(url.to_owned());
+            let node = (!store.is_cluster()).then(|| url.to_owned());
             return Ok(Self::Redis { store, node });
         }
         Err(StoreUrlError::UnknownScheme(shown))
