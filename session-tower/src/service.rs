@@ -44,16 +44,15 @@ where
         let shared = Arc::clone(&self.shared);
 
         // Header bytes outside visible ASCII must not hide a good cookie
-        // pair in the same header, so decode leniently.
-        let headers: Vec<String> = request
+        // pair in the same header, so decode leniently (borrowing, not
+        // copying, the usual valid header).
+        let headers: Vec<_> = request
             .headers()
             .get_all(COOKIE)
             .iter()
-            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .map(|value| String::from_utf8_lossy(value.as_bytes()))
             .collect();
-        let candidates = shared
-            .cookie
-            .session_ids(headers.iter().map(String::as_str));
+        let candidates = shared.cookie.session_ids(headers.iter().map(|h| &**h));
 
         let store = Arc::clone(&shared.store);
         let session = Session::new(store, Arc::clone(&shared.config), candidates);
