@@ -61,6 +61,11 @@ async fn start_demo(store: &str, port: u16) -> Demo {
     demo
 }
 
+async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    let response = client.get(url).send().await.expect("request");
+    response.json().await.expect("a JSON body")
+}
+
 #[test]
 fn operations_on_sqlite_report_counts_and_a_missing_schema_clearly() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -138,25 +143,11 @@ async fn a_login_survives_a_restart_of_the_demo_on_sqlite() {
     drop(demo);
 
     let _demo = start_demo(&url, port).await;
-    let me: serde_json::Value = client
-        .get(format!("{base}/me"))
-        .send()
-        .await
-        .expect("me")
-        .json()
-        .await
-        .expect("json");
+    let me = get_json(&client, &format!("{base}/me")).await;
     assert_eq!(me, serde_json::json!({"user": "alice", "visits": 1}));
 
     let revoke = sessionctl(&["revoke", "--principal", "alice", &url]);
     assert!(text(&revoke).contains("revoked 1"), "{}", text(&revoke));
-    let me: serde_json::Value = client
-        .get(format!("{base}/me"))
-        .send()
-        .await
-        .expect("me")
-        .json()
-        .await
-        .expect("json");
+    let me = get_json(&client, &format!("{base}/me")).await;
     assert_eq!(me["user"], serde_json::Value::Null);
 }
