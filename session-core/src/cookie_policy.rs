@@ -1,6 +1,6 @@
 //! The session cookie: its attributes, how it is read and how it is written.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use cookie::{Cookie, CookieJar, Key};
 use time::Duration;
@@ -120,6 +120,11 @@ pub struct CookiePolicy {
     partitioned: bool,
     keys: Option<CookieKeys>,
     max_candidates: usize,
+    /// Everything after `name=value` of an unsigned cookie without
+    /// `Max-Age`, rendered once by the `cookie` crate: a write answers
+    /// with a cookie on every request, and building one costs more than
+    /// the rest of the header.
+    attributes: String,
 }
 
 /// Builds a [`CookiePolicy`]; combinations browsers reject are refused by
@@ -142,7 +147,9 @@ impl Default for CookiePolicy {
             partitioned: false,
             keys: None,
             max_candidates: 4,
+            attributes: String::new(),
         }
+        .rendered()
     }
 }
 
@@ -212,12 +219,12 @@ impl CookiePolicy {
     /// `warn` that never includes the value. At most a few ids are
     /// returned, so a hostile header cannot cause many store lookups.
     #[must_use]
-    pub fn session_ids<'a>(&self, headers: impl IntoIterator<Item = &'a str>) -> Vec<Id> {
+    pub fn session_ids<H: AsRef<str>>(&self, headers: impl IntoIterator<Item = H>) -> Vec<Id> {
         let mut ids = Vec::new();
         let mut dropped = 0usize;
 
         for header in headers {
-            for pair in header.split(';') {
+            for pair in header.as_ref().split(';') {
                 let Some((name, value)) = pair.trim().split_once('=') else {
                     continue;
                 };
@@ -269,8 +276,7 @@ impl CookiePolicy {
     /// before the session does.
     #[must_use]
     pub fn set_cookie(&self, id: &Id, max_age: Option<Duration>) -> String {
-        let mut cookie = self.base_cookie(id.encode());
-        if let Some(max_age) = max_age {
+        let seconds = max_age.map(|max_age| {
             let whole = max_age.whole_seconds();
             // Saturating: a remainder on top of the longest whole-second
             // count must not wrap around to a cookie that is already dead.
@@ -279,12 +285,28 @@ impl CookiePolicy {
             } else {
                 whole
             };
-            cookie.set_max_age(Duration::seconds(seconds.max(0)));
-        }
+            seconds.max(0)
+        });
 
         let Some(keys) = &self.keys else {
-            return cookie.to_string();
+            // The same text the `cookie` crate writes: it puts Max-Age
+            // after every attribute the policy renders.
+            let mut header = String::with_capacity(self.name.len() + 64 + self.attributes.len());
+            header.push_str(&self.name);
+            header.push('=');
+            id.encode_into(&mut header);
+            header.push_str(&self.attributes);
+            if let Some(seconds) = seconds {
+                // Writing to a String cannot fail.
+                let _ = write!(header, "; Max-Age={seconds}");
+            }
+            return header;
         };
+
+        let mut cookie = self.base_cookie(id.encode());
+        if let Some(seconds) = seconds {
+            cookie.set_max_age(Duration::seconds(seconds));
+        }
         let Some(key) = keys.keys.first() else {
             // `build` refuses a key set without keys.
             return cookie.to_string();
@@ -310,6 +332,14 @@ impl CookiePolicy {
         let mut cookie = self.base_cookie(String::new());
         cookie.make_removal();
         cookie.to_string()
+    }
+
+    /// The policy with its attributes rendered for [`set_cookie`](Self::set_cookie).
+    fn rendered(mut self) -> Self {
+        let full = self.base_cookie(String::new()).to_string();
+        let prefix = self.name.len() + 1;
+        self.attributes = full.get(prefix..).unwrap_or_default().to_owned();
+        self
     }
 
     fn base_cookie(&self, value: String) -> Cookie<'static> {
@@ -441,7 +471,7 @@ impl CookiePolicyBuilder {
         {
             return Err(CookiePolicyError::NoKeys);
         }
-        Ok(policy)
+        Ok(policy.rendered())
     }
 }
 
@@ -481,6 +511,38 @@ mod tests {
         assert!(header.starts_with(&format!("sid={}", id.encode())));
         for wanted in ["httponly", "secure", "samesite=lax", "path=/", "max-age=60"] {
             assert!(attrs.contains(&wanted.to_owned()), "{header}");
+        }
+    }
+
+    #[test]
+    fn the_prerendered_header_is_what_the_cookie_crate_writes() {
+        let policies = [
+            CookiePolicy::default(),
+            CookiePolicy::cross_site()
+                .partitioned(true)
+                .build()
+                .unwrap(),
+            CookiePolicy::builder()
+                .name("app_session")
+                .path("/app")
+                .domain("example.com")
+                .http_only(false)
+                .same_site(SameSite::Strict)
+                .build()
+                .unwrap(),
+            CookiePolicy::builder().secure(false).build().unwrap(),
+        ];
+        let id = Id::random();
+
+        for policy in policies {
+            for max_age in [None, Some(Duration::seconds(86_400)), Some(Duration::ZERO)] {
+                let mut expected = policy.base_cookie(id.encode());
+                if let Some(max_age) = max_age {
+                    expected.set_max_age(max_age);
+                }
+
+                assert_eq!(policy.set_cookie(&id, max_age), expected.to_string());
+            }
         }
     }
 

@@ -56,14 +56,21 @@ impl Id {
 
         // The decoder accepts non-canonical trailing bits; re-encoding and
         // comparing keeps one id to exactly one spelling.
-        let id = Self(bytes);
-        (written == 16 && id.encode() == value).then_some(id)
+        let mut canonical = [0u8; ID_LEN];
+        let encoded = URL_SAFE_NO_PAD.encode_slice(bytes, &mut canonical).ok()?;
+        let exact = written == 16 && encoded == ID_LEN && canonical.as_slice() == value.as_bytes();
+        exact.then_some(Self(bytes))
     }
 
     /// The cookie form: 22 characters of unpadded base64url.
     #[must_use]
     pub fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    /// Appends the cookie form to `out`, without a string of its own.
+    pub(crate) fn encode_into(&self, out: &mut String) {
+        URL_SAFE_NO_PAD.encode_string(self.0, out);
     }
 
     /// The key a store files this session under: SHA-256 of the id bytes.

@@ -15,7 +15,7 @@ use crate::config::SessionConfig;
 use crate::error::{Error, StoreError};
 use crate::expiry::{CookieLifetime, Expiry};
 use crate::id::{Id, StorageKey};
-use crate::record::Record;
+use crate::record::{Data, Record};
 use crate::store::{CreateOutcome, SaveOutcome, Store, TouchOutcome};
 
 /// How many fresh ids `commit` tries before giving up on collisions.
@@ -69,10 +69,12 @@ struct Inner {
 struct Loaded {
     /// The id of the live session, if there is one.
     id: Option<Id>,
-    /// The record as loaded or as last written.
+    /// The record as loaded or as last written. Once the handler changes
+    /// something its data moves into `edited` and is not read again.
     base: Option<Record>,
-    /// The contents as the handler sees them now.
-    contents: Contents,
+    /// The contents as the handler changed them; `None` while they are
+    /// the base's, so a request that only reads copies nothing.
+    edited: Option<Contents>,
     /// What the handler changed, in order.
     log: Vec<Change>,
     /// A new id was asked for.
@@ -120,10 +122,11 @@ impl Session {
     /// [`Error::Deserialize`] when the value has another shape than `T`
     /// (other keys stay readable).
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        let value = self.get_value(key).await?;
+        let loaded = self.loaded().await?;
 
-        value
-            .map(|value| T::deserialize(value))
+        loaded
+            .value(key)
+            .map(T::deserialize)
             .transpose()
             .map_err(|source| Error::Deserialize {
                 key: key.to_owned(),
@@ -138,7 +141,7 @@ impl Session {
     /// [`Error::Store`] when the session cannot be loaded.
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>, Error> {
         let state = self.loaded().await?;
-        Ok(state.contents.data.get(key).cloned())
+        Ok(state.value(key).cloned())
     }
 
     /// Stores `value` under `key`.
@@ -158,7 +161,7 @@ impl Session {
         })?;
 
         let mut loaded = self.writable().await?;
-        if loaded.contents.data.get(key) == Some(&value) {
+        if loaded.value(key) == Some(&value) {
             return Ok(());
         }
         loaded.record(Change::Set(key.to_owned(), value))?;
@@ -174,7 +177,7 @@ impl Session {
     pub async fn remove(&self, key: &str) -> Result<Option<Value>, Error> {
         let mut loaded = self.writable().await?;
 
-        let old = loaded.contents.data.get(key).cloned();
+        let old = loaded.value(key).cloned();
         if old.is_some() {
             loaded.record(Change::Remove(key.to_owned()))?;
         }
@@ -233,7 +236,7 @@ impl Session {
     pub async fn clear(&self) -> Result<(), Error> {
         let mut loaded = self.writable().await?;
 
-        if !loaded.contents.data.is_empty() {
+        if loaded.data().is_some_and(|data| !data.is_empty()) {
             loaded.record(Change::Clear)?;
         }
         Ok(())
@@ -256,7 +259,7 @@ impl Session {
         };
 
         let mut loaded = self.writable().await?;
-        if loaded.contents.data != data {
+        if loaded.data() != Some(&data) {
             loaded.record(Change::Replace(data))?;
         }
         Ok(())
@@ -275,7 +278,8 @@ impl Session {
         if loaded.base.is_none() && loaded.log.is_empty() {
             return Ok(None);
         }
-        T::deserialize(&Value::Object(loaded.contents.data.clone()))
+        let data = loaded.data().cloned().unwrap_or_default();
+        T::deserialize(&Value::Object(data))
             .map(Some)
             .map_err(|source| Error::Deserialize {
                 key: String::new(),
@@ -300,7 +304,7 @@ impl Session {
         // Even a dead cookie is removed, so the browser stops sending it.
         loaded.destroyed = loaded.destroyed || !self.inner.candidates.is_empty();
         loaded.id = None;
-        loaded.contents = Contents::default();
+        loaded.edited = None;
         loaded.log.clear();
         loaded.cycle = false;
         Ok(())
@@ -341,7 +345,7 @@ impl Session {
     pub async fn clear_principal(&self) -> Result<(), Error> {
         let mut loaded = self.writable().await?;
 
-        if loaded.contents.principal.is_some() {
+        if loaded.principal().is_some() {
             loaded.record(Change::Principal(None))?;
             loaded.cycle = true;
         }
@@ -355,7 +359,7 @@ impl Session {
     /// [`Error::Store`] when the session cannot be loaded.
     pub async fn principal(&self) -> Result<Option<String>, Error> {
         let state = self.loaded().await?;
-        Ok(state.contents.principal.clone())
+        Ok(state.principal().map(str::to_owned))
     }
 
     /// Gives this session its own expiry policy ("remember me"), or with
@@ -367,7 +371,7 @@ impl Session {
     pub async fn set_expiry(&self, expiry: Option<Expiry>) -> Result<(), Error> {
         let mut loaded = self.writable().await?;
 
-        if loaded.contents.expiry != expiry {
+        if loaded.expiry() != expiry {
             loaded.record(Change::Expiry(expiry))?;
         }
         Ok(())
@@ -414,7 +418,10 @@ impl Session {
     }
 
     async fn commit_new(&self, loaded: &mut Loaded, now: OffsetDateTime) -> Result<Commit, Error> {
-        let empty = loaded.contents == Contents::default();
+        let empty = loaded
+            .edited
+            .as_ref()
+            .is_none_or(|edited| *edited == Contents::default());
         if loaded.log.is_empty() || empty {
             let gone = if loaded.destroyed {
                 Commit::Removed
@@ -424,24 +431,28 @@ impl Session {
             return Ok(gone);
         }
 
-        let (id, record) = self.create_record(&loaded.contents, now).await?;
-        Ok(loaded.settle(id, record, now, self.policy_of(&loaded.contents)))
+        let contents = loaded.edited.take().unwrap_or_default();
+        let policy = self.policy_of(&contents);
+        let (id, record) = self.create_record(contents, now).await?;
+        Ok(loaded.settle(id, record, now, policy))
     }
 
     /// Commits a loaded session: `loaded.base` is `Some`.
     ///
-    /// The base record is compared and read where it lies: a copy costs an
-    /// allocation per stored value, on every request.
+    /// Any logged change counts as a change: the base's data moved into the
+    /// working copy at the first one, since a copy costs an allocation per
+    /// stored value on every request. Changes that undo each other
+    /// therefore still save.
     async fn commit_existing(
         &self,
         loaded: &mut Loaded,
         id: Id,
         now: OffsetDateTime,
     ) -> Result<Commit, Error> {
-        let changed = match &loaded.base {
-            Some(base) => !holds(base, &loaded.contents),
-            None => return self.commit_new(loaded, now).await,
-        };
+        if loaded.base.is_none() {
+            return self.commit_new(loaded, now).await;
+        }
+        let changed = loaded.edited.is_some();
 
         if !changed && !loaded.cycle {
             return self.maybe_touch(loaded, id, now).await;
@@ -464,11 +475,17 @@ impl Session {
         // and before the delete below gets a success that the delete then
         // discards. Closing it needs a version-checked delete in the Store
         // contract; the window is two round trips long, at login.
-        let contents = contents_of(&saved);
-        let (new_id, record) = self.create_record(&contents, now).await?;
-        self.call("delete", self.inner.store.delete(&saved.key))
+        let old_key = saved.key;
+        let contents = Contents {
+            data: saved.data,
+            principal: saved.principal,
+            expiry: saved.expiry,
+        };
+        let policy = self.policy_of(&contents);
+        let (new_id, record) = self.create_record(contents, now).await?;
+        self.call("delete", self.inner.store.delete(&old_key))
             .await?;
-        Ok(loaded.settle(new_id, record, now, self.policy_of(&contents)))
+        Ok(loaded.settle(new_id, record, now, policy))
     }
 
     /// Refreshes the expiry of an unchanged session when enough of the
@@ -483,7 +500,7 @@ impl Session {
             return Ok(Commit::Unchanged);
         };
         let key = base.key;
-        let policy = self.policy_of(&loaded.contents);
+        let policy = base.expiry.unwrap_or(self.inner.config.expiry());
         let target = policy.expires_at(base.created_at, now).min(base.deadline);
         if target - base.expires_at < self.inner.config.touch_after_for(&policy) {
             return Ok(Commit::Unchanged);
@@ -510,26 +527,32 @@ impl Session {
     /// The versioned save loop: on a conflict, reload and replay the log.
     ///
     /// Returns the record as written, or `None` when the session was
-    /// deleted or expired meanwhile (a logout wins).
+    /// deleted or expired meanwhile (a logout wins). The working copy moves
+    /// into the record it saves.
     async fn save_changes(
         &self,
-        loaded: &Loaded,
+        loaded: &mut Loaded,
         now: OffsetDateTime,
         always_write: bool,
     ) -> Result<Option<Record>, Error> {
         let max_attempts = self.inner.config.max_save_attempts();
-        // The loaded record is read in place until a conflict reloads it.
+        let mut contents = match (loaded.edited.take(), &loaded.base) {
+            (Some(edited), _) => edited,
+            // A rotation without changes writes the data as it is.
+            (None, Some(base)) => contents_of(base),
+            (None, None) => return Ok(None),
+        };
+        // A record reloaded after a conflict; until then, the base.
         let mut reloaded: Option<Record> = None;
-        let mut contents = loaded.contents.clone();
         let mut attempt = 1;
 
         loop {
             let Some(current) = reloaded.as_ref().or(loaded.base.as_ref()) else {
                 return Ok(None);
             };
-            if holds(current, &contents) && !always_write {
+            if reloaded.is_some() && holds(current, &contents) && !always_write {
                 // Someone else already wrote exactly this.
-                return Ok(Some(current.clone()));
+                return Ok(reloaded);
             }
 
             let policy = self.policy_of(&contents);
@@ -564,7 +587,7 @@ impl Session {
             backoff(attempt).await;
             attempt += 1;
 
-            let fresh = self.call("load", store.load(&current.key, now)).await?;
+            let fresh = self.call("load", store.load(&next.key, now)).await?;
             let Some(fresh) = fresh else {
                 return Ok(None);
             };
@@ -577,18 +600,18 @@ impl Session {
     /// Stores `contents` as a new session under a fresh id.
     async fn create_record(
         &self,
-        contents: &Contents,
+        contents: Contents,
         now: OffsetDateTime,
     ) -> Result<(Id, Record), Error> {
-        let policy = self.policy_of(contents);
+        let policy = self.policy_of(&contents);
         let mut record = Record {
             key: StorageKey::from_bytes([0; 32]),
-            data: contents.data.clone(),
+            data: contents.data,
             version: 1,
             created_at: now,
             expires_at: policy.expires_at(now, now),
             deadline: policy.deadline(now),
-            principal: contents.principal.clone(),
+            principal: contents.principal,
             expiry: contents.expiry,
         };
 
@@ -669,7 +692,9 @@ impl Session {
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let limit = self.inner.config.store_timeout();
-        let started = Instant::now();
+        // Two clock reads per store call show in a profile; take them only
+        // for someone who will see the figure.
+        let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
 
         let std_limit = std::time::Duration::try_from(limit).unwrap_or_default();
         let result = match tokio::time::timeout(std_limit, call).await {
@@ -677,6 +702,9 @@ impl Session {
             Err(_) => Err(StoreError::Timeout { op, after: limit }),
         };
 
+        let Some(started) = started else {
+            return result;
+        };
         let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         match &result {
             Ok(_) => tracing::debug!(op, elapsed_us, "session store call"),
@@ -688,11 +716,10 @@ impl Session {
 
 impl Loaded {
     fn new(id: Option<Id>, base: Option<Record>) -> Self {
-        let contents = base.as_ref().map(contents_of).unwrap_or_default();
         Self {
             id,
             base,
-            contents,
+            edited: None,
             log: Vec::new(),
             cycle: false,
             doomed: Vec::new(),
@@ -701,11 +728,63 @@ impl Loaded {
         }
     }
 
-    /// Applies a change to the working contents and logs it.
+    /// The data the handler sees; `None` when there is no session yet.
+    fn data(&self) -> Option<&Data> {
+        match (&self.edited, &self.base) {
+            (Some(edited), _) => Some(&edited.data),
+            (None, Some(base)) => Some(&base.data),
+            (None, None) => None,
+        }
+    }
+
+    fn value(&self, key: &str) -> Option<&Value> {
+        self.data()?.get(key)
+    }
+
+    fn principal(&self) -> Option<&str> {
+        match (&self.edited, &self.base) {
+            (Some(edited), _) => edited.principal.as_deref(),
+            (None, Some(base)) => base.principal.as_deref(),
+            (None, None) => None,
+        }
+    }
+
+    fn expiry(&self) -> Option<Expiry> {
+        match (&self.edited, &self.base) {
+            (Some(edited), _) => edited.expiry,
+            (None, Some(base)) => base.expiry,
+            (None, None) => None,
+        }
+    }
+
+    /// Applies a change to the working copy and logs it. The first change
+    /// takes the base's data over instead of copying it.
     fn record(&mut self, change: Change) -> Result<Option<Value>, Error> {
-        let value = self.contents.apply(&change)?;
-        self.log.push(change);
-        Ok(value)
+        let edited = self.edited.get_or_insert_with(|| match &mut self.base {
+            Some(base) => Contents {
+                data: std::mem::take(&mut base.data),
+                principal: base.principal.clone(),
+                expiry: base.expiry,
+            },
+            None => Contents::default(),
+        });
+
+        match edited.apply(&change) {
+            Ok(value) => {
+                self.log.push(change);
+                Ok(value)
+            }
+            Err(error) => {
+                // A failed change changed nothing; without earlier ones the
+                // base is still the whole truth, and commit must see that.
+                if self.log.is_empty() {
+                    if let (Some(edited), Some(base)) = (self.edited.take(), &mut self.base) {
+                        base.data = edited.data;
+                    }
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Takes `record` as the new base after a write and says what the
@@ -716,7 +795,7 @@ impl Loaded {
             CookieLifetime::BrowserSession => None,
         };
 
-        self.contents = contents_of(&record);
+        self.edited = None;
         self.base = Some(record);
         self.id = Some(id);
         self.log.clear();
@@ -731,6 +810,7 @@ impl Loaded {
     /// late removal would wipe out.
     fn vanish(&mut self) -> Commit {
         self.base = None;
+        self.edited = None;
         self.id = None;
         self.log.clear();
         self.cycle = false;

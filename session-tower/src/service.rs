@@ -1,5 +1,6 @@
 //! The tower `Service` that runs a request with its session.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -46,13 +47,13 @@ where
         // Header bytes outside visible ASCII must not hide a good cookie
         // pair in the same header, so decode leniently (borrowing, not
         // copying, the usual valid header).
-        let headers: Vec<_> = request
-            .headers()
-            .get_all(COOKIE)
-            .iter()
-            .map(|value| String::from_utf8_lossy(value.as_bytes()))
-            .collect();
-        let candidates = shared.cookie.session_ids(headers.iter().map(|h| &**h));
+        let headers = request.headers().get_all(COOKIE);
+        let lenient = headers.iter().map(|value| {
+            let bytes = value.as_bytes();
+            std::str::from_utf8(bytes)
+                .map_or_else(|_| String::from_utf8_lossy(bytes), Cow::Borrowed)
+        });
+        let candidates = shared.cookie.session_ids(lenient);
 
         let store = Arc::clone(&shared.store);
         let session = Session::new(store, Arc::clone(&shared.config), candidates);
