@@ -33,6 +33,7 @@ pub(crate) struct Statements {
     pub(crate) create: String,
     pub(crate) load: String,
     pub(crate) save: String,
+    pub(crate) live: String,
     pub(crate) touch: String,
     pub(crate) delete: String,
     pub(crate) delete_expired: String,
@@ -62,18 +63,18 @@ impl Statements {
                  RETURNING 1"
             ),
             load: format!("SELECT {columns} FROM {t} WHERE key = $1 AND expires_at > $2"),
-            // The update only matches the expected version of a live row;
-            // the second count tells a conflict (the row is there) from a
-            // missing row, in the same round trip.
+            // The update only matches the expected version of a live row.
+            // When it matches none, `live` tells a conflict (the row is
+            // there) from a missing row: a second round trip, but only on
+            // that rare path, where counting in the same statement cost
+            // every save a second index probe.
             save: format!(
-                "WITH saved AS (\
-                 UPDATE {t} SET data = $2::json, version = $3, expires_at = $4, \
+                "UPDATE {t} SET data = $2::json, version = $3, expires_at = $4, \
                  deadline = $5, principal = $6, expiry = $7 \
                  WHERE key = $1 AND version = $8 AND expires_at > $9 \
-                 RETURNING 1) \
-                 SELECT (SELECT count(*) FROM saved) AS saved, \
-                 (SELECT count(*) FROM {t} WHERE key = $1 AND expires_at > $9) AS live"
+                 RETURNING 1"
             ),
+            live: format!("SELECT 1 FROM {t} WHERE key = $1 AND expires_at > $2"),
             touch: format!(
                 "UPDATE {t} SET expires_at = LEAST($2, deadline) \
                  WHERE key = $1 AND expires_at > $3"

@@ -383,8 +383,8 @@ impl Store for PostgresStore {
         let new_version = version("save", record.version)?;
         let expected = version("save", expected_version)?;
 
-        let (saved, live): (i64, i64) = timed("save", async {
-            sqlx::query_as(&self.inner.sql.save)
+        let saved = timed("save", async {
+            sqlx::query(&self.inner.sql.save)
                 .bind(record.key.as_bytes().as_slice())
                 .bind(record.data_json())
                 .bind(new_version)
@@ -394,16 +394,27 @@ impl Store for PostgresStore {
                 .bind(record.expiry_json())
                 .bind(expected)
                 .bind(now)
-                .fetch_one(&self.pool)
+                .fetch_optional(&self.pool)
                 .await
         })
         .await
         .map_err(backend("save"))?;
+        if saved.is_some() {
+            return Ok(SaveOutcome::Saved);
+        }
 
-        Ok(match (saved, live) {
-            (1.., _) => SaveOutcome::Saved,
-            (_, 1..) => SaveOutcome::Conflict,
-            _ => SaveOutcome::Missing,
+        let live = timed("save", async {
+            sqlx::query(&self.inner.sql.live)
+                .bind(record.key.as_bytes().as_slice())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+        })
+        .await
+        .map_err(backend("save"))?;
+        Ok(match live {
+            Some(_) => SaveOutcome::Conflict,
+            None => SaveOutcome::Missing,
         })
     }
 
