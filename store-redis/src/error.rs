@@ -45,6 +45,14 @@ pub enum Error {
         script: &'static str,
     },
 
+    /// Redis answered a read with something no Redis sends for it; a
+    /// proxy in between may have changed the reply.
+    #[error("unexpected reply to {command}")]
+    UnexpectedRead {
+        /// The command that was answered.
+        command: &'static str,
+    },
+
     /// A stored record lacks a field, or the field has the wrong form.
     #[error("stored session field {field} is missing or malformed")]
     Malformed {

@@ -51,8 +51,9 @@
 //!
 //! Each session is one hash under `prefix + hex(storage key)` with the
 //! fields `version`, `data` (the JSON object), `created`, `expires`,
-//! `deadline` (Unix milliseconds), and `principal` and `expiry` (the
-//! per-session policy, JSON) when it has them. The key carries a
+//! `deadline` (Unix milliseconds), `writer` (the token of the last
+//! write, see above), and `principal` and `expiry` (the per-session
+//! policy, JSON) when it has them. The key carries a
 //! millisecond TTL ending at the record's `expires_at`, so Redis evicts
 //! abandoned sessions by itself and [`Store::delete_expired`](
 //! session_core::Store::delete_expired) has nothing to do.
@@ -65,7 +66,7 @@
 //!
 //! # One round trip per operation
 //!
-//! - `load` is one `HGETALL`.
+//! - `load` is one `HMGET` of the record's fields.
 //! - `create`, `save`, `touch` and `delete` are Lua scripts, sent once
 //!   and then called by their SHA-1 (`EVALSHA`, loading them again when a
 //!   restarted server has forgotten them). Each checks and writes

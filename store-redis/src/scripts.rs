@@ -1,20 +1,16 @@
 //! The store's server-side scripts.
 //!
-//! Each script is `common.lua` followed by its own body (and `write.lua`
-//! for the two that write a record). [`redis::Script`] sends them by
-//! their SHA-1 (`EVALSHA`) and loads them only when the server answers
-//! that it does not know one, so a script crosses the network once per
-//! server (and again after a restart or a `SCRIPT FLUSH`).
+//! Each script is self-contained and carries only what it needs: Redis
+//! runs a script's whole text on every call, so helpers shared through
+//! a common prelude would be defined again each time. The store sends a
+//! script by its SHA-1 (`EVALSHA`) and loads it (`SCRIPT LOAD`, on every
+//! master of a cluster) only when the server answers that it does not
+//! know it, so a script crosses the network once per server, and again
+//! after a restart or a `SCRIPT FLUSH`.
 
 use std::sync::LazyLock;
 
 use redis::Script;
-
-macro_rules! script {
-    ($($file:literal),+) => {
-        Script::new(concat!(include_str!("lua/common.lua"), $(include_str!($file)),+))
-    };
-}
 
 /// Every script, hashed once per process.
 pub(crate) struct Scripts {
@@ -29,11 +25,11 @@ pub(crate) struct Scripts {
 
 /// The scripts; built on first use.
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    create: script!("lua/write.lua", "lua/create.lua"),
-    save: script!("lua/write.lua", "lua/save.lua"),
-    touch: script!("lua/touch.lua"),
-    delete: script!("lua/delete.lua"),
-    revoke_one: script!("lua/revoke_one.lua"),
-    revoke_all: script!("lua/revoke_all.lua"),
-    index_add: script!("lua/index_add.lua"),
+    create: Script::new(include_str!("lua/create.lua")),
+    save: Script::new(include_str!("lua/save.lua")),
+    touch: Script::new(include_str!("lua/touch.lua")),
+    delete: Script::new(include_str!("lua/delete.lua")),
+    revoke_one: Script::new(include_str!("lua/revoke_one.lua")),
+    revoke_all: Script::new(include_str!("lua/revoke_all.lua")),
+    index_add: Script::new(include_str!("lua/index_add.lua")),
 });

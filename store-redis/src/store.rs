@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
-use redis::{RedisError, Script, ScriptInvocation};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, Script, ServerErrorKind, ToRedisArgs};
 use session_core::time::OffsetDateTime;
 use session_core::{async_trait, to_unix_millis};
 use session_core::{
@@ -14,6 +14,7 @@ use session_core::{
 };
 use tracing::debug;
 
+use crate::codec::RecordKey;
 use crate::connection::{Connection, Timeouts};
 use crate::error::Error;
 
@@ -203,7 +204,15 @@ impl RedisStore {
     /// such as reading its TTL. It names a session: keep it out of logs.
     #[must_use]
     pub fn record_key(&self, key: &StorageKey) -> String {
-        format!("{}{}", self.prefix, key.to_hex())
+        self.key_of(key).to_text()
+    }
+
+    /// The Redis key of `key`'s record, to be written into a command.
+    fn key_of<'a>(&'a self, key: &'a StorageKey) -> RecordKey<'a> {
+        RecordKey {
+            prefix: &self.prefix,
+            key,
+        }
     }
 
     /// The Redis key of the set indexing the sessions of `principal`.
@@ -268,22 +277,44 @@ impl RedisStore {
         }
     }
 
-    /// A call of `script` on `key` with the arguments every script takes.
-    fn invocation<'a>(
-        &self,
-        script: &'a Script,
-        key: &str,
-        now: OffsetDateTime,
-    ) -> ScriptInvocation<'a> {
+    /// An `EVALSHA` of `script` on `key` with the arguments every script
+    /// takes; the caller adds the script's own.
+    ///
+    /// Built as one command rather than through [`redis::Script`]'s
+    /// invocation, which copies each argument into a buffer of its own
+    /// before copying them all again into the command.
+    fn script_call(&self, script: &Script, key: impl ToRedisArgs, now: OffsetDateTime) -> Cmd {
         let keeps_index = if self.is_cluster() { "0" } else { "1" };
 
-        let mut invocation = script.prepare_invoke();
-        invocation
-            .key(key)
+        // Room for a record's arguments, so that the buffers grow once.
+        let mut call = Cmd::with_capacity(24, 512);
+        call.arg("EVALSHA")
+            .arg(script.get_hash())
+            .arg(1)
+            .arg(key)
             .arg(&*self.prefix)
             .arg(keeps_index)
             .arg(to_unix_millis(now));
-        invocation
+        call
+    }
+
+    /// Sends `call` of `script`, loading the script first when the server
+    /// does not know it (it restarted, or its scripts were flushed). On a
+    /// cluster the load goes to every master.
+    async fn eval<T: FromRedisValue>(&self, op: Op, script: &Script, call: &Cmd) -> StoreResult<T> {
+        let mut connection = self.connection.clone();
+        let reply = match call.query_async(&mut connection).await {
+            Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                debug!(op, "redis session store loads its script");
+                script
+                    .load_async(&mut connection)
+                    .await
+                    .map_err(self.failed(op))?;
+                call.query_async(&mut connection).await
+            }
+            reply => reply,
+        };
+        reply.map_err(self.failed(op))
     }
 }
 
@@ -319,7 +350,7 @@ impl Store for RedisStore {
         record: &Record,
         now: OffsetDateTime,
     ) -> Result<CreateOutcome, StoreError> {
-        let writer = &records::write_token();
+        let writer = records::write_token();
         self.run("create", Retry::Once, || {
             self.create_once(record, writer, now)
         })
@@ -341,7 +372,7 @@ impl Store for RedisStore {
         expected_version: u64,
         now: OffsetDateTime,
     ) -> Result<SaveOutcome, StoreError> {
-        let writer = &records::write_token();
+        let writer = records::write_token();
         self.run("save", Retry::Once, || {
             self.save_once(record, expected_version, writer, now)
         })

@@ -1,15 +1,26 @@
 -- revoke_all (one node): deletes every record of principal ARGV[4]
 -- named by its set KEYS[1], then the set, atomically, and returns how
 -- many of them were live.
+--
+-- ARGV[1] the key prefix, ARGV[3] the caller's clock in Unix
+-- milliseconds.
 local set = KEYS[1]
+local principal = ARGV[4]
+local now = tonumber(ARGV[3])
 
 local live = 0
 for _, member in ipairs(redis.call('SMEMBERS', set)) do
-  if revoke(prefix .. member, ARGV[4]) == 1 then
-    live = live + 1
+  local key = ARGV[1] .. member
+  local stored = redis.call('HMGET', key, 'principal', 'expires')
+  -- Members that name no record, or another principal's, are stale.
+  if stored[1] == principal then
+    redis.call('DEL', key)
+    local expires = tonumber(stored[2])
+    if expires and expires > now then
+      live = live + 1
+    end
   end
 end
 
--- Members that name other principals' records were stale; they go too.
 redis.call('DEL', set)
 return live

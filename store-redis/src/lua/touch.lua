@@ -1,26 +1,42 @@
 -- touch: moves the expiry of the live record at KEYS[1] to ARGV[4],
 -- but never past its deadline, and rewrites nothing else.
--- Returns {1, false} touched and {0, principal of what was removed}
--- missing.
+--
+-- ARGV[1] the key prefix, ARGV[2] '1' when the script keeps the
+-- principal index itself (one node), ARGV[3] the caller's clock in Unix
+-- milliseconds: only that clock decides what has expired. ARGV[5] is
+-- ARGV[4] less ARGV[3], the key's new TTL.
+--
+-- Returns {1, false} touched, and {0, principal of what was removed or
+-- false} missing.
+--
+-- Numbers go to Redis as the text they came in: a Lua number passed to
+-- redis.call costs Redis a floating-point print, more than the command.
 local key = KEYS[1]
+local now = tonumber(ARGV[3])
+local stored = redis.call('HMGET', key, 'expires', 'deadline', 'principal')
 
-local current = stored_expiry(key)
-if not current or current <= now then
-  return {0, clear(key)}
+local current = tonumber(stored[1])
+if current and current > now then
+  local target, ttl = ARGV[4], ARGV[5]
+  local deadline = tonumber(stored[2])
+  if deadline and deadline < tonumber(target) then
+    target, ttl = stored[2], string.format('%d', deadline - now)
+  end
+
+  -- Moved into the past, the session ends below: no TTL of zero or
+  -- less is ever sent.
+  if tonumber(ttl) > 0 then
+    redis.call('HSET', key, 'expires', target)
+    redis.call('PEXPIRE', key, ttl)
+    return {1, false}
+  end
 end
 
-local target = ARGV[4]
-local deadline = redis.call('HGET', key, 'deadline')
-if tonumber(deadline) and tonumber(deadline) < tonumber(target) then
-  target = deadline
+-- Gone, dead, unreadable, or moved into the past.
+local principal = stored[3]
+redis.call('DEL', key)
+if principal and ARGV[2] == '1' then
+  redis.call('SREM', ARGV[1] .. 'principal:' .. principal,
+    string.sub(key, #ARGV[1] + 1))
 end
-
--- Moved into the past: the session ends here, with no TTL of zero or
--- less sent.
-if tonumber(target) <= now then
-  return {0, remove(key)}
-end
-
-redis.call('HSET', key, 'expires', target)
-redis.call('PEXPIRE', key, tonumber(target) - now)
-return {1, false}
+return {0, principal}

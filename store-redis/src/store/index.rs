@@ -2,12 +2,13 @@
 //! by the record scripts on one node and by the calls here on a cluster,
 //! and the operations that list or revoke through it.
 
+use redis::Value;
 use session_core::time::OffsetDateTime;
-use session_core::{to_unix_millis, Record, StorageKey};
+use session_core::{to_unix_millis, Record, StorageKey, StoreError};
 use tracing::warn;
 
 use super::{unexpected, Op, RedisStore, StoreResult};
-use crate::codec::{decode, Fields};
+use crate::codec::{decode, field_values, hex, FIELDS};
 use crate::scripts::SCRIPTS;
 
 impl RedisStore {
@@ -29,14 +30,10 @@ impl RedisStore {
             return Ok(());
         }
 
-        let mut connection = self.connection.clone();
-        let mut invocation =
-            self.invocation(&SCRIPTS.index_add, &self.principal_key(principal), now);
-        invocation.arg(record.key.to_hex()).arg(reach);
-        invocation
-            .invoke_async::<i64>(&mut connection)
-            .await
-            .map_err(self.failed(op))?;
+        let script = &SCRIPTS.index_add;
+        let mut call = self.script_call(script, self.principal_key(principal), now);
+        call.arg(&hex(&record.key)[..]).arg(reach);
+        self.eval::<i64>(op, script, &call).await?;
         Ok(())
     }
 
@@ -52,7 +49,7 @@ impl RedisStore {
         let mut connection = self.connection.clone();
         let removed = redis::cmd("SREM")
             .arg(self.principal_key(principal))
-            .arg(key.to_hex())
+            .arg(&hex(key)[..])
             .query_async::<i64>(&mut connection)
             .await;
         if let Err(error) = removed {
@@ -60,36 +57,38 @@ impl RedisStore {
         }
     }
 
-    /// Every hash named by `members` of a principal set, in order.
-    async fn fetch_all(&self, op: Op, members: &[String]) -> StoreResult<Vec<Fields>> {
+    /// The [`FIELDS`] of every record named by `members` of a principal
+    /// set, in order.
+    async fn fetch_all(&self, op: Op, members: &[String]) -> StoreResult<Vec<Value>> {
         // The client refuses an empty pipeline.
         if members.is_empty() {
             return Ok(Vec::new());
         }
 
         let mut connection = self.connection.clone();
-        let keys = members
-            .iter()
-            .map(|member| format!("{}{member}", self.prefix));
+        let reads = members.iter().map(|member| {
+            let mut read = redis::cmd("HMGET");
+            read.arg(format!("{}{member}", self.prefix)).arg(&FIELDS);
+            read
+        });
 
         // A pipeline must stay in one slot on a cluster, so there each
         // record is its own request.
         if self.is_cluster() {
             let mut all = Vec::with_capacity(members.len());
-            for key in keys {
-                let fields = redis::cmd("HGETALL")
-                    .arg(key)
+            for read in reads {
+                let values = read
                     .query_async(&mut connection)
                     .await
                     .map_err(self.failed(op))?;
-                all.push(fields);
+                all.push(values);
             }
             return Ok(all);
         }
 
         let mut pipeline = redis::pipe();
-        for key in keys {
-            pipeline.cmd("HGETALL").arg(key);
+        for read in reads {
+            pipeline.add_command(read);
         }
         pipeline
             .query_async(&mut connection)
@@ -127,17 +126,14 @@ impl RedisStore {
         let set = self.principal_key(principal);
         let members = self.members(OP, &set).await?;
 
-        let mut connection = self.connection.clone();
         let mut live = 0;
         let mut settled = Vec::with_capacity(members.len());
         for member in members {
             let key = format!("{}{member}", self.prefix);
-            let mut invocation = self.invocation(&SCRIPTS.revoke_one, &key, now);
-            invocation.arg(principal);
-            let revoked: i64 = invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(self.failed(OP))?;
+            let script = &SCRIPTS.revoke_one;
+            let mut call = self.script_call(script, key, now);
+            call.arg(principal);
+            let revoked: i64 = self.eval(OP, script, &call).await?;
 
             // A member naming someone else's record stays: that record
             // may be on its way to this principal.
@@ -167,22 +163,18 @@ impl RedisStore {
 
         let mut live = Vec::new();
         let mut gone = Vec::new();
-        for (member, fields) in members.into_iter().zip(fetched) {
+        for (member, reply) in members.into_iter().zip(fetched) {
+            let values = field_values(&reply).map_err(|error| StoreError::backend(OP, error))?;
             // Only a member whose record is gone is dropped: one that is
             // expired or someone else's is dropped once Redis evicts it.
-            let key = StorageKey::from_hex(&member);
-            let Some(key) = key.filter(|_| !fields.is_empty()) else {
-                gone.push(member);
-                continue;
-            };
-            match decode(key, &fields) {
-                Ok(record) if record.principal.as_deref() == Some(principal) => {
-                    if !record.is_expired(now) {
+            match StorageKey::from_hex(&member).map(|key| decode(key, values)) {
+                None | Some(Ok(None)) => gone.push(member),
+                Some(Ok(Some(record))) => {
+                    if record.principal.as_deref() == Some(principal) && !record.is_expired(now) {
                         live.push(record);
                     }
                 }
-                Ok(_) => {}
-                Err(error) => warn!(op = OP, %error, "skipped an undecodable session"),
+                Some(Err(error)) => warn!(op = OP, %error, "skipped an undecodable session"),
             }
         }
 
@@ -202,14 +194,10 @@ impl RedisStore {
             return self.revoke_each(principal, now).await;
         }
 
-        let mut connection = self.connection.clone();
-        let mut invocation =
-            self.invocation(&SCRIPTS.revoke_all, &self.principal_key(principal), now);
-        invocation.arg(principal);
-        let live: i64 = invocation
-            .invoke_async(&mut connection)
-            .await
-            .map_err(self.failed(OP))?;
+        let script = &SCRIPTS.revoke_all;
+        let mut call = self.script_call(script, self.principal_key(principal), now);
+        call.arg(principal);
+        let live: i64 = self.eval(OP, script, &call).await?;
 
         u64::try_from(live).map_err(|_| unexpected(OP, "revoke_all"))
     }

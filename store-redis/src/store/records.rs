@@ -1,23 +1,36 @@
 //! One attempt at each operation on a single record.
 
-use redis::{Script, ScriptInvocation};
+use redis::Value;
 use session_core::time::OffsetDateTime;
-use session_core::{CreateOutcome, Record, SaveOutcome, StorageKey, StoreError, TouchOutcome};
+use session_core::{
+    to_unix_millis, CreateOutcome, Record, SaveOutcome, StorageKey, StoreError, TouchOutcome,
+};
 
 use super::{unexpected, Op, RedisStore, StoreResult};
-use crate::codec::{decode, millis_text, record_args, Fields};
+use crate::codec::{decode, field_values, RecordFields, FIELDS};
 use crate::scripts::SCRIPTS;
 
 /// A token naming one create or save, so that sending it again after a
-/// lost reply is recognised (see `write.lua`).
-pub(super) fn write_token() -> String {
-    format!("{:016x}", rand::random::<u64>())
+/// lost reply is recognised (see `create.lua`).
+pub(super) fn write_token() -> u64 {
+    rand::random()
 }
 
 /// The principal whose set a write took `record` out of: `old`, unless
 /// the record still belongs to it.
 fn left_behind(old: Option<String>, record: &Record) -> Option<String> {
     old.filter(|old| record.principal.as_ref() != Some(old))
+}
+
+/// How long a written record lives from `now`, and how long its
+/// principal's set must live to outlast it, in milliseconds. The
+/// scripts take them worked out: in Lua they would be numbers, which
+/// Redis prints slowly when they are passed on to a command.
+fn lifetimes(record: &Record, now: OffsetDateTime) -> [i64; 2] {
+    let now = to_unix_millis(now);
+    let expires = to_unix_millis(record.expires_at);
+    let last = expires.max(to_unix_millis(record.deadline));
+    [expires.saturating_sub(now), last.saturating_sub(now)]
 }
 
 /// A script's reply: an outcome code and, for a cluster caller, the
@@ -27,26 +40,10 @@ type Reply = (i64, Option<String>);
 /// One attempt at each record operation; the `Store` impl runs them
 /// through `RedisStore::run`.
 impl RedisStore {
-    /// A create or save call of `script` carrying `record` and `writer`.
-    fn write_invocation<'a>(
-        &self,
-        script: &'a Script,
-        record: &Record,
-        writer: &str,
-        now: OffsetDateTime,
-    ) -> ScriptInvocation<'a> {
-        let mut invocation = self.invocation(script, &self.record_key(&record.key), now);
-        for arg in record_args(record) {
-            invocation.arg(arg);
-        }
-        invocation.arg(writer);
-        invocation
-    }
-
     pub(super) async fn create_once(
         &self,
         record: &Record,
-        writer: &str,
+        writer: u64,
         now: OffsetDateTime,
     ) -> StoreResult<CreateOutcome> {
         const OP: Op = "create";
@@ -55,12 +52,11 @@ impl RedisStore {
             self.index(OP, record, now).await?;
         }
 
-        let mut connection = self.connection.clone();
-        let (code, replaced): Reply = self
-            .write_invocation(&SCRIPTS.create, record, writer, now)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(self.failed(OP))?;
+        let script = &SCRIPTS.create;
+        let mut call = self.script_call(script, self.key_of(&record.key), now);
+        call.arg(&lifetimes(record, now))
+            .arg(RecordFields { record, writer });
+        let (code, replaced): Reply = self.eval(OP, script, &call).await?;
 
         match code {
             1 => {
@@ -78,40 +74,39 @@ impl RedisStore {
         key: &StorageKey,
         now: OffsetDateTime,
     ) -> StoreResult<Option<Record>> {
+        const OP: Op = "load";
+
         let mut connection = self.connection.clone();
-        let fields: Fields = redis::cmd("HGETALL")
-            .arg(self.record_key(key))
+        let reply: Value = redis::cmd("HMGET")
+            .arg(self.key_of(key))
+            .arg(&FIELDS)
             .query_async(&mut connection)
             .await
-            .map_err(self.failed("load"))?;
+            .map_err(self.failed(OP))?;
 
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        let record = decode(*key, &fields).map_err(StoreError::decode)?;
-        Ok(Some(record).filter(|record| !record.is_expired(now)))
+        let values = field_values(&reply).map_err(|error| StoreError::backend(OP, error))?;
+        let record = decode(*key, values).map_err(StoreError::decode)?;
+        Ok(record.filter(|record| !record.is_expired(now)))
     }
 
     pub(super) async fn save_once(
         &self,
         record: &Record,
         expected_version: u64,
-        writer: &str,
+        writer: u64,
         now: OffsetDateTime,
     ) -> StoreResult<SaveOutcome> {
         const OP: Op = "save";
-        let mut connection = self.connection.clone();
+        let script = &SCRIPTS.save;
         let mut indexed = false;
 
         loop {
-            let mut invocation = self.write_invocation(&SCRIPTS.save, record, writer, now);
-            invocation
-                .arg(expected_version)
-                .arg(if indexed { "1" } else { "0" });
-            let (code, principal): Reply = invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(self.failed(OP))?;
+            let mut call = self.script_call(script, self.key_of(&record.key), now);
+            call.arg(expected_version)
+                .arg(if indexed { "1" } else { "0" })
+                .arg(&lifetimes(record, now))
+                .arg(RecordFields { record, writer });
+            let (code, principal): Reply = self.eval(OP, script, &call).await?;
 
             return match code {
                 1 => {
@@ -143,13 +138,12 @@ impl RedisStore {
     ) -> StoreResult<TouchOutcome> {
         const OP: Op = "touch";
 
-        let mut connection = self.connection.clone();
-        let mut invocation = self.invocation(&SCRIPTS.touch, &self.record_key(key), now);
-        invocation.arg(millis_text(expires_at));
-        let (code, removed): Reply = invocation
-            .invoke_async(&mut connection)
-            .await
-            .map_err(self.failed(OP))?;
+        let script = &SCRIPTS.touch;
+        let mut call = self.script_call(script, self.key_of(key), now);
+        let target = to_unix_millis(expires_at);
+        call.arg(target)
+            .arg(target.saturating_sub(to_unix_millis(now)));
+        let (code, removed): Reply = self.eval(OP, script, &call).await?;
 
         match code {
             1 => Ok(TouchOutcome::Touched),
@@ -166,12 +160,9 @@ impl RedisStore {
 
         // The script reads no clock; any time will do.
         let now = OffsetDateTime::UNIX_EPOCH;
-        let mut connection = self.connection.clone();
-        let removed: Option<String> = self
-            .invocation(&SCRIPTS.delete, &self.record_key(key), now)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(self.failed(OP))?;
+        let script = &SCRIPTS.delete;
+        let call = self.script_call(script, self.key_of(key), now);
+        let removed: Option<String> = self.eval(OP, script, &call).await?;
 
         self.unindex(OP, key, removed.as_deref()).await;
         Ok(())
