@@ -12,7 +12,7 @@
 //! |---|---|
 //! | 1 | flags: bit 0 principal present, bit 1 expiry present |
 //! | 8 | version |
-//! | 8 × 3 | `created_at`, `expires_at`, `deadline` as Unix milliseconds |
+//! | 12 × 3 | `created_at`, `expires_at`, `deadline`: Unix ms (i64), then the ns below (u32) |
 //! | 25 | expiry, if present: idle and absolute as (seconds i64, nanoseconds i32), cookie |
 //! | 4 + n | principal, if present: length, then UTF-8 |
 //! | rest | data as JSON text |
@@ -21,18 +21,74 @@ use std::fmt;
 use std::sync::Arc;
 
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{
-    from_unix_millis, to_unix_millis, CookieLifetime, Data, Expiry, Record, StorageKey,
-};
+use session_core::{CookieLifetime, Data, Expiry, Record, StorageKey};
 
 const HAS_PRINCIPAL: u8 = 1;
 const HAS_EXPIRY: u8 = 2;
 
 const VERSION_AT: usize = 1;
 const CREATED_AT: usize = 9;
-const EXPIRES_AT: usize = 17;
-const DEADLINE_AT: usize = 25;
-const FIXED_LEN: usize = 33;
+const EXPIRES_AT: usize = 21;
+const DEADLINE_AT: usize = 33;
+const FIXED_LEN: usize = 45;
+const STAMP_LEN: usize = 12;
+const NANOS_PER_MILLI: i128 = 1_000_000;
+
+/// A time as the header keeps it. Records carry whole milliseconds, but a
+/// store reads back exactly what it was given, so the rest is kept too.
+/// Ordered as the times are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Stamp {
+    millis: i64,
+    nanos: u32,
+}
+
+impl Stamp {
+    /// `at`, split at the millisecond below it.
+    pub(crate) fn of(at: OffsetDateTime) -> Self {
+        let total = at.unix_timestamp_nanos();
+        // Every OffsetDateTime is a few hundred thousand years from the
+        // epoch at most, far inside i64 milliseconds.
+        let millis = i64::try_from(total.div_euclid(NANOS_PER_MILLI)).unwrap_or(i64::MAX);
+        let nanos = u32::try_from(total.rem_euclid(NANOS_PER_MILLI)).unwrap_or(0);
+        Self { millis, nanos }
+    }
+
+    /// Whole milliseconds since the Unix epoch, for tests.
+    #[cfg(test)]
+    pub(crate) fn from_millis(millis: i64) -> Self {
+        Self { millis, nanos: 0 }
+    }
+
+    fn total(self) -> i128 {
+        i128::from(self.millis) * NANOS_PER_MILLI + i128::from(self.nanos)
+    }
+
+    /// Nanoseconds from `earlier` to this stamp (negative if it is later).
+    pub(crate) fn nanos_since(self, earlier: Self) -> i128 {
+        self.total() - earlier.total()
+    }
+
+    fn time(self) -> Result<OffsetDateTime, Corrupt> {
+        if i128::from(self.nanos) >= NANOS_PER_MILLI {
+            return Err(Corrupt("bad sub-millisecond part"));
+        }
+        OffsetDateTime::from_unix_timestamp_nanos(self.total())
+            .map_err(|_| Corrupt("time out of range"))
+    }
+
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.millis.to_le_bytes());
+        out.extend_from_slice(&self.nanos.to_le_bytes());
+    }
+
+    fn read(bytes: &[u8], at: usize) -> Option<Self> {
+        Some(Self {
+            millis: read_i64(bytes, at)?,
+            nanos: read_u32(bytes, at + 8)?,
+        })
+    }
+}
 const EXPIRY_LEN: usize = 25;
 
 /// One record, encoded; clones share the bytes.
@@ -64,9 +120,9 @@ impl std::error::Error for Corrupt {}
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct View<'a> {
     pub(crate) version: u64,
-    pub(crate) created_at: i64,
-    pub(crate) expires_at: i64,
-    pub(crate) deadline: i64,
+    pub(crate) created_at: Stamp,
+    pub(crate) expires_at: Stamp,
+    pub(crate) deadline: Stamp,
     pub(crate) expiry: Option<Expiry>,
     pub(crate) principal: Option<&'a str>,
     pub(crate) data: &'a str,
@@ -75,11 +131,6 @@ pub(crate) struct View<'a> {
 impl Packed {
     /// Encodes `record`; its key is not kept, since the cache has it.
     pub(crate) fn encode(record: &Record) -> Self {
-        Self::encode_with(record, record.expires_at)
-    }
-
-    /// Encodes `record` as if its expiry were `expires_at`.
-    fn encode_with(record: &Record, expires_at: OffsetDateTime) -> Self {
         let principal = record.principal.as_deref();
         let head = FIXED_LEN + EXPIRY_LEN + principal.map_or(0, |p| 4 + p.len());
         // Room for the ~100 bytes of JSON a typical session holds.
@@ -94,8 +145,8 @@ impl Packed {
         }
         out.push(flags);
         out.extend_from_slice(&record.version.to_le_bytes());
-        for at in [record.created_at, expires_at, record.deadline] {
-            out.extend_from_slice(&to_unix_millis(at).to_le_bytes());
+        for at in [record.created_at, record.expires_at, record.deadline] {
+            Stamp::of(at).put(&mut out);
         }
         if let Some(expiry) = &record.expiry {
             put_duration(&mut out, expiry.idle());
@@ -121,30 +172,32 @@ impl Packed {
 
     /// A copy with `expires_at` replaced and every other byte kept, so a
     /// touch never rewrites data.
-    pub(crate) fn with_expires_at(&self, expires_at: i64) -> Self {
+    pub(crate) fn with_expires_at(&self, expires_at: Stamp) -> Self {
         let mut bytes = self.0.to_vec();
+        let mut stamp = Vec::with_capacity(STAMP_LEN);
+        expires_at.put(&mut stamp);
         if let Some(field) = bytes.get_mut(EXPIRES_AT..DEADLINE_AT) {
-            field.copy_from_slice(&expires_at.to_le_bytes());
+            field.copy_from_slice(&stamp);
         }
         Self(Arc::from(bytes))
     }
 
-    /// The record's `expires_at` in Unix milliseconds; `None` when the
-    /// buffer is too short to hold one.
-    pub(crate) fn expires_at(&self) -> Option<i64> {
-        read_i64(&self.0, EXPIRES_AT)
+    /// The record's `expires_at`; `None` when the buffer is too short to
+    /// hold one.
+    pub(crate) fn expires_at(&self) -> Option<Stamp> {
+        Stamp::read(&self.0, EXPIRES_AT)
     }
 
-    /// Whether the record is dead at `now` (Unix milliseconds). A buffer
-    /// that does not even hold an expiry counts as dead.
-    pub(crate) fn is_expired(&self, now: i64) -> bool {
+    /// Whether the record is dead at `now`. A buffer that does not even
+    /// hold an expiry counts as dead.
+    pub(crate) fn is_expired(&self, now: Stamp) -> bool {
         self.expires_at().is_none_or(|at| at <= now)
     }
 
-    /// The record's `deadline` in Unix milliseconds; `None` when the
-    /// buffer is too short to hold one.
-    pub(crate) fn deadline(&self) -> Option<i64> {
-        read_i64(&self.0, DEADLINE_AT)
+    /// The record's `deadline`; `None` when the buffer is too short to
+    /// hold one.
+    pub(crate) fn deadline(&self) -> Option<Stamp> {
+        Stamp::read(&self.0, DEADLINE_AT)
     }
 
     /// The version; `None` for a buffer too short to hold one.
@@ -166,9 +219,9 @@ impl Packed {
             return Err(Corrupt("unknown flags"));
         }
         let version = read_u64(bytes, VERSION_AT).ok_or(short)?;
-        let created_at = read_i64(bytes, CREATED_AT).ok_or(Corrupt("truncated"))?;
-        let expires_at = read_i64(bytes, EXPIRES_AT).ok_or(Corrupt("truncated"))?;
-        let deadline = read_i64(bytes, DEADLINE_AT).ok_or(Corrupt("truncated"))?;
+        let created_at = Stamp::read(bytes, CREATED_AT).ok_or(Corrupt("truncated"))?;
+        let expires_at = Stamp::read(bytes, EXPIRES_AT).ok_or(Corrupt("truncated"))?;
+        let deadline = Stamp::read(bytes, DEADLINE_AT).ok_or(Corrupt("truncated"))?;
 
         let mut at = FIXED_LEN;
         let expiry = if flags & HAS_EXPIRY == 0 {
@@ -219,9 +272,9 @@ impl Packed {
             key,
             data,
             version: view.version,
-            created_at: time(view.created_at)?,
-            expires_at: time(view.expires_at)?,
-            deadline: time(view.deadline)?,
+            created_at: view.created_at.time()?,
+            expires_at: view.expires_at.time()?,
+            deadline: view.deadline.time()?,
             principal: view.principal.map(str::to_owned),
             expiry: view.expiry,
         })
@@ -278,10 +331,6 @@ impl From<serde_json::Error> for DecodeError {
     }
 }
 
-fn time(millis: i64) -> Result<OffsetDateTime, Corrupt> {
-    from_unix_millis(millis).ok_or(Corrupt("time out of range"))
-}
-
 fn put_duration(out: &mut Vec<u8>, duration: Duration) {
     out.extend_from_slice(&duration.whole_seconds().to_le_bytes());
     out.extend_from_slice(&duration.subsec_nanoseconds().to_le_bytes());
@@ -315,7 +364,7 @@ fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
 mod tests {
     use serde_json::json;
     use session_core::time::Duration;
-    use session_core::Id;
+    use session_core::{from_unix_millis, to_unix_millis, Id};
 
     use super::*;
 
@@ -358,6 +407,25 @@ mod tests {
             assert_eq!(back, record);
             assert_eq!(to_unix_millis(back.deadline), 253_402_300_799_999);
         }
+    }
+
+    #[test]
+    fn times_below_the_millisecond_round_trip_and_order() {
+        let mut record = record(json!({}));
+        let epoch = OffsetDateTime::UNIX_EPOCH;
+        record.created_at = epoch - Duration::nanoseconds(1);
+        record.expires_at = epoch + Duration::nanoseconds(999_999);
+        record.deadline = epoch + Duration::new(1, 1);
+
+        assert_eq!(round_trip(&record), record);
+        let packed = Packed::encode(&record);
+        assert!(!packed.is_expired(Stamp::of(epoch + Duration::nanoseconds(999_998))));
+        assert!(packed.is_expired(Stamp::of(epoch + Duration::nanoseconds(999_999))));
+        assert!(Stamp::of(record.created_at) < Stamp::of(epoch));
+        assert_eq!(
+            Stamp::of(epoch).nanos_since(Stamp::of(record.created_at)),
+            1
+        );
     }
 
     #[test]
@@ -405,9 +473,9 @@ mod tests {
         record.principal = Some("bob".to_owned());
         let packed = Packed::encode(&record);
 
-        let touched = packed.with_expires_at(42);
+        let touched = packed.with_expires_at(Stamp::from_millis(42));
 
-        assert_eq!(touched.expires_at(), Some(42));
+        assert_eq!(touched.expires_at(), Some(Stamp::from_millis(42)));
         let mut expected = record.clone();
         expected.expires_at = from_unix_millis(42).expect("time");
         assert_eq!(touched.decode(record.key).expect("decodes"), expected);
@@ -418,11 +486,12 @@ mod tests {
     fn expiry_is_checked_to_the_millisecond() {
         let record = record(json!({}));
         let packed = Packed::encode(&record);
-        let at = to_unix_millis(record.expires_at);
+        let at = record.expires_at;
+        let nano = Duration::nanoseconds(1);
 
-        assert!(!packed.is_expired(at - 1));
-        assert!(packed.is_expired(at));
-        assert!(packed.is_expired(at + 1));
+        assert!(!packed.is_expired(Stamp::of(at - nano)));
+        assert!(packed.is_expired(Stamp::of(at)));
+        assert!(packed.is_expired(Stamp::of(at + nano)));
     }
 
     #[test]
@@ -455,7 +524,7 @@ mod tests {
         assert!(Packed::from_bytes(&not_utf8).decode(record.key).is_err());
 
         let empty = Packed::from_bytes(&[]);
-        assert!(empty.is_expired(i64::MIN));
+        assert!(empty.is_expired(Stamp::from_millis(i64::MIN)));
         assert_eq!(empty.expires_at(), None);
     }
 

@@ -11,12 +11,12 @@ use moka::policy::EvictionPolicy;
 use moka::Expiry;
 use session_core::time::OffsetDateTime;
 use session_core::{
-    async_trait, to_unix_millis, Clock, CreateOutcome, Record, SaveOutcome, StorageKey, Store,
-    StoreError, SystemClock, TouchOutcome,
+    async_trait, Clock, CreateOutcome, Record, SaveOutcome, StorageKey, Store, StoreError,
+    SystemClock, TouchOutcome,
 };
 use tokio::sync::{Mutex as AsyncMutex, MutexGuard as AsyncGuard};
 
-use crate::compact::Packed;
+use crate::compact::{Packed, Stamp};
 
 /// Keys of live sessions, by principal.
 type Principals = HashMap<String, HashSet<StorageKey>>;
@@ -197,13 +197,6 @@ fn unindex(index: &PrincipalIndex, key: &StorageKey, principal: Option<&str>) {
     }
 }
 
-/// `at` in whole Unix milliseconds, rounded down, so that comparing it
-/// with a stored millisecond gives what comparing the times would.
-fn millis(at: OffsetDateTime) -> i64 {
-    let millis = at.unix_timestamp_nanos().div_euclid(1_000_000);
-    i64::try_from(millis).unwrap_or(if millis < 0 { i64::MIN } else { i64::MAX })
-}
-
 #[async_trait]
 impl Store for MemoryStore {
     async fn create(
@@ -212,7 +205,7 @@ impl Store for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<CreateOutcome, StoreError> {
         let packed = Packed::encode(record);
-        let now = millis(now);
+        let now = Stamp::of(now);
         let _session = self.lock(&record.key).await;
 
         let old = self.cache.get(&record.key).await;
@@ -233,7 +226,7 @@ impl Store for MemoryStore {
         let Some(packed) = self.cache.get(key).await else {
             return Ok(None);
         };
-        if packed.is_expired(millis(now)) {
+        if packed.is_expired(Stamp::of(now)) {
             return Ok(None);
         }
         packed.decode(*key).map(Some).map_err(StoreError::decode)
@@ -246,7 +239,7 @@ impl Store for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<SaveOutcome, StoreError> {
         let packed = Packed::encode(record);
-        let now = millis(now);
+        let now = Stamp::of(now);
         let _session = self.lock(&record.key).await;
 
         let Some(old) = self.cache.get(&record.key).await else {
@@ -271,8 +264,8 @@ impl Store for MemoryStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<TouchOutcome, StoreError> {
-        let expires_at = to_unix_millis(expires_at);
-        let now = millis(now);
+        let expires_at = Stamp::of(expires_at);
+        let now = Stamp::of(now);
         let _session = self.lock(key).await;
 
         let Some(old) = self.cache.get(key).await else {
@@ -297,7 +290,7 @@ impl Store for MemoryStore {
     }
 
     async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let now = millis(now);
+        let now = Stamp::of(now);
         let expired: Vec<StorageKey> = self
             .cache
             .iter()
@@ -348,7 +341,7 @@ impl Store for MemoryStore {
         principal: &str,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let now = millis(now);
+        let now = Stamp::of(now);
         let keys: Vec<StorageKey> = lock(&self.principals)
             .get(principal)
             .map(|keys| keys.iter().copied().collect())
@@ -394,9 +387,10 @@ impl RecordExpiry {
         let Some(expires_at) = packed.expires_at() else {
             return Some(Duration::ZERO);
         };
-        let left = expires_at.saturating_sub(millis(self.clock.now()));
-        let left = u64::try_from(left).unwrap_or(0);
-        Some(Duration::from_millis(left))
+        let left = expires_at.nanos_since(Stamp::of(self.clock.now())).max(0);
+        Some(Duration::from_nanos(
+            u64::try_from(left).unwrap_or(u64::MAX),
+        ))
     }
 }
 
@@ -467,7 +461,7 @@ mod tests {
         let mut bytes = Packed::encode(&record).bytes().to_vec();
         // Keeps the expiry, so the entry counts as live, and cuts the
         // deadline short.
-        bytes.truncate(28);
+        bytes.truncate(40);
         store
             .cache
             .insert(record.key, Packed::from_bytes(&bytes))

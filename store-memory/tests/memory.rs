@@ -4,10 +4,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{
-    truncate_to_millis, Clock, CreateOutcome, Id, ManualClock, Record, Session, SessionConfig,
-    Store,
-};
+use session_core::{Clock, CreateOutcome, Id, ManualClock, Record, Session, SessionConfig, Store};
 use store_memory::MemoryStore;
 
 fn record(id: &Id, now: OffsetDateTime, ttl: Duration) -> Record {
@@ -130,8 +127,7 @@ async fn c19_capacity_bounds_the_entry_count() {
 async fn c28_create_twice_collides_and_one_of_a_thousand_wins() {
     let store = MemoryStore::new();
     let id = Id::random();
-    // Records carry whole milliseconds, as the session layer's clock gives.
-    let now = truncate_to_millis(OffsetDateTime::now_utc());
+    let now = OffsetDateTime::now_utc();
     let first = record(&id, now, Duration::hours(1));
 
     assert_eq!(
