@@ -61,6 +61,7 @@
 //! [moka]: https://docs.rs/moka
 
 mod caching;
+mod compact;
 mod memory;
 
 pub use crate::caching::{CachingStore, DEFAULT_CACHE_TTL};

@@ -2,13 +2,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::future::ready;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 use moka::notification::RemovalCause;
-use moka::ops::compute::{CompResult, Op};
 use moka::policy::EvictionPolicy;
 use moka::Expiry;
 use session_core::time::OffsetDateTime;
@@ -16,19 +14,32 @@ use session_core::{
     async_trait, Clock, CreateOutcome, Record, SaveOutcome, StorageKey, Store, StoreError,
     SystemClock, TouchOutcome,
 };
+use tokio::sync::{Mutex as AsyncMutex, MutexGuard as AsyncGuard};
+
+use crate::compact::{Packed, Stamp};
 
 /// Keys of live sessions, by principal.
-type PrincipalIndex = Arc<Mutex<HashMap<String, HashSet<StorageKey>>>>;
+type Principals = HashMap<String, HashSet<StorageKey>>;
+
+/// The index, shared with the eviction listener.
+type PrincipalIndex = Arc<Mutex<Principals>>;
+
+/// How many locks the writes of different sessions are spread over. Two
+/// writes of one session must not interleave; writes of different
+/// sessions meet on a lock only when their keys share a stripe.
+const STRIPES: usize = 1024;
 
 /// Sessions in this process's memory, on a moka cache.
 ///
 /// Cheap to clone; clones share the cache. Every operation is atomic per
-/// session (moka's per-key compute), so concurrent creates of one key have
-/// one winner and versioned saves never interleave.
+/// session: the writes of one session take that session's lock (one of a
+/// fixed set, chosen by key), so concurrent creates of one key have one
+/// winner and versioned saves never interleave, while loads take no lock.
 #[derive(Clone)]
 pub struct MemoryStore {
-    cache: Cache<StorageKey, Arc<Record>>,
+    cache: Cache<StorageKey, Packed>,
     principals: PrincipalIndex,
+    stripes: Arc<[AsyncMutex<()>]>,
 }
 
 /// Builds a [`MemoryStore`].
@@ -74,16 +85,21 @@ impl MemoryStoreBuilder {
             // reported as created; LRU always keeps the new one.
             .eviction_policy(EvictionPolicy::lru())
             .expire_after(RecordExpiry { clock: self.clock })
-            .eviction_listener(move |key: Arc<StorageKey>, record: Arc<Record>, cause| {
+            .eviction_listener(move |key: Arc<StorageKey>, record: Packed, cause| {
                 // Explicit removals and replacements update the index
-                // themselves, under the entry's lock.
+                // themselves, under the session's lock.
                 if matches!(cause, RemovalCause::Expired | RemovalCause::Size) {
-                    unindex(&index, &key, record.principal.as_deref());
+                    unindex(&index, &key, record.principal());
                 }
             })
             .build();
 
-        MemoryStore { cache, principals }
+        let stripes = (0..STRIPES).map(|_| AsyncMutex::new(())).collect();
+        MemoryStore {
+            cache,
+            principals,
+            stripes,
+        }
     }
 }
 
@@ -128,6 +144,15 @@ impl MemoryStore {
         self.cache.run_pending_tasks().await;
     }
 
+    /// Takes the lock that the writes of `key`'s session share.
+    async fn lock(&self, key: &StorageKey) -> AsyncGuard<'_, ()> {
+        // The key is a SHA-256 digest, so its first bytes are already
+        // spread evenly; no need to hash it again.
+        let [a, b, ..] = *key.as_bytes();
+        let stripe = usize::from(u16::from_le_bytes([a, b])) % self.stripes.len();
+        self.stripes[stripe].lock().await
+    }
+
     fn index(&self, key: &StorageKey, principal: Option<&str>) {
         if let Some(principal) = principal {
             let mut index = lock(&self.principals);
@@ -142,9 +167,19 @@ impl MemoryStore {
             self.index(key, new);
         }
     }
+
+    /// Removes `key`'s entry, which its caller found dead or is deleting,
+    /// and its place in the index. The caller holds the session's lock.
+    async fn remove(&self, key: &StorageKey) -> Option<Packed> {
+        let old = self.cache.remove(key).await;
+        if let Some(old) = &old {
+            unindex(&self.principals, key, old.principal());
+        }
+        old
+    }
 }
 
-fn lock(index: &PrincipalIndex) -> std::sync::MutexGuard<'_, HashMap<String, HashSet<StorageKey>>> {
+fn lock(index: &PrincipalIndex) -> std::sync::MutexGuard<'_, Principals> {
     index.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -169,26 +204,18 @@ impl Store for MemoryStore {
         record: &Record,
         now: OffsetDateTime,
     ) -> Result<CreateOutcome, StoreError> {
-        let entry = self.cache.entry(record.key);
+        let packed = Packed::encode(record);
+        let now = Stamp::of(now);
+        let _session = self.lock(&record.key).await;
 
-        let result = entry
-            .and_compute_with(|existing| {
-                let op = match existing {
-                    Some(live) if !live.value().is_expired(now) => Op::Nop,
-                    old => {
-                        let old = old.as_ref().and_then(|e| e.value().principal.clone());
-                        self.reindex(&record.key, old.as_deref(), record.principal.as_deref());
-                        Op::Put(Arc::new(record.clone()))
-                    }
-                };
-                ready(op)
-            })
-            .await;
-
-        Ok(match result {
-            CompResult::Inserted(_) | CompResult::ReplacedWith(_) => CreateOutcome::Created,
-            _ => CreateOutcome::Collision,
-        })
+        let old = self.cache.get(&record.key).await;
+        if old.as_ref().is_some_and(|live| !live.is_expired(now)) {
+            return Ok(CreateOutcome::Collision);
+        }
+        let old = old.as_ref().and_then(Packed::principal);
+        self.reindex(&record.key, old, record.principal.as_deref());
+        self.cache.insert(record.key, packed).await;
+        Ok(CreateOutcome::Created)
     }
 
     async fn load(
@@ -196,10 +223,13 @@ impl Store for MemoryStore {
         key: &StorageKey,
         now: OffsetDateTime,
     ) -> Result<Option<Record>, StoreError> {
-        let record = self.cache.get(key).await;
-        Ok(record
-            .filter(|record| !record.is_expired(now))
-            .map(|record| Record::clone(&record)))
+        let Some(packed) = self.cache.get(key).await else {
+            return Ok(None);
+        };
+        if packed.is_expired(Stamp::of(now)) {
+            return Ok(None);
+        }
+        packed.decode(*key).map(Some).map_err(StoreError::decode)
     }
 
     async fn save(
@@ -208,34 +238,24 @@ impl Store for MemoryStore {
         expected_version: u64,
         now: OffsetDateTime,
     ) -> Result<SaveOutcome, StoreError> {
-        let mut outcome = SaveOutcome::Missing;
+        let packed = Packed::encode(record);
+        let now = Stamp::of(now);
+        let _session = self.lock(&record.key).await;
 
-        self.cache
-            .entry(record.key)
-            .and_compute_with(|existing| {
-                let op = match existing {
-                    None => Op::Nop,
-                    Some(old) if old.value().is_expired(now) => {
-                        let old = old.value().principal.as_deref();
-                        unindex(&self.principals, &record.key, old);
-                        Op::Remove
-                    }
-                    Some(old) if old.value().version != expected_version => {
-                        outcome = SaveOutcome::Conflict;
-                        Op::Nop
-                    }
-                    Some(old) => {
-                        let old = old.value().principal.as_deref();
-                        self.reindex(&record.key, old, record.principal.as_deref());
-                        outcome = SaveOutcome::Saved;
-                        Op::Put(Arc::new(record.clone()))
-                    }
-                };
-                ready(op)
-            })
-            .await;
-
-        Ok(outcome)
+        let Some(old) = self.cache.get(&record.key).await else {
+            return Ok(SaveOutcome::Missing);
+        };
+        if old.is_expired(now) {
+            self.remove(&record.key).await;
+            return Ok(SaveOutcome::Missing);
+        }
+        let version = old.version().ok_or_else(|| StoreError::decode(Truncated))?;
+        if version != expected_version {
+            return Ok(SaveOutcome::Conflict);
+        }
+        self.reindex(&record.key, old.principal(), record.principal.as_deref());
+        self.cache.insert(record.key, packed).await;
+        Ok(SaveOutcome::Saved)
     }
 
     async fn touch(
@@ -244,75 +264,47 @@ impl Store for MemoryStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<TouchOutcome, StoreError> {
-        let mut outcome = TouchOutcome::Missing;
+        let expires_at = Stamp::of(expires_at);
+        let now = Stamp::of(now);
+        let _session = self.lock(key).await;
 
-        self.cache
-            .entry(*key)
-            .and_compute_with(|existing| {
-                let op = match existing {
-                    None => Op::Nop,
-                    Some(old) if old.value().is_expired(now) => {
-                        let old = old.value().principal.as_deref();
-                        unindex(&self.principals, key, old);
-                        Op::Remove
-                    }
-                    Some(old) => {
-                        let old = old.value();
-                        let touched = Record {
-                            expires_at: expires_at.min(old.deadline),
-                            ..Record::clone(old)
-                        };
-                        outcome = TouchOutcome::Touched;
-                        Op::Put(Arc::new(touched))
-                    }
-                };
-                ready(op)
-            })
-            .await;
-
-        Ok(outcome)
+        let Some(old) = self.cache.get(key).await else {
+            return Ok(TouchOutcome::Missing);
+        };
+        if old.is_expired(now) {
+            self.remove(key).await;
+            return Ok(TouchOutcome::Missing);
+        }
+        let deadline = old
+            .deadline()
+            .ok_or_else(|| StoreError::decode(Truncated))?;
+        let touched = old.with_expires_at(expires_at.min(deadline));
+        self.cache.insert(*key, touched).await;
+        Ok(TouchOutcome::Touched)
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), StoreError> {
-        self.cache
-            .entry(*key)
-            .and_compute_with(|existing| {
-                if let Some(old) = existing {
-                    let old = old.value().principal.as_deref();
-                    unindex(&self.principals, key, old);
-                }
-                ready(Op::Remove)
-            })
-            .await;
+        let _session = self.lock(key).await;
+        self.remove(key).await;
         Ok(())
     }
 
     async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let now = Stamp::of(now);
         let expired: Vec<StorageKey> = self
             .cache
             .iter()
-            .filter(|(_, record)| record.is_expired(now))
+            .filter(|(_, packed)| packed.is_expired(now))
             .map(|(key, _)| *key)
             .collect();
 
         let mut removed = 0;
         for key in expired {
-            let result = self
-                .cache
-                .entry(key)
-                .and_compute_with(|existing| {
-                    let op = match existing {
-                        Some(old) if old.value().is_expired(now) => {
-                            let old = old.value().principal.as_deref();
-                            unindex(&self.principals, &key, old);
-                            Op::Remove
-                        }
-                        _ => Op::Nop,
-                    };
-                    ready(op)
-                })
-                .await;
-            if matches!(result, CompResult::Removed(_)) {
+            let _session = self.lock(&key).await;
+            // Checked again under the lock: a write may have revived it.
+            let dead = self.cache.get(&key).await;
+            if dead.is_some_and(|dead| dead.is_expired(now)) {
+                self.remove(&key).await;
                 removed += 1;
             }
         }
@@ -349,6 +341,7 @@ impl Store for MemoryStore {
         principal: &str,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
+        let now = Stamp::of(now);
         let keys: Vec<StorageKey> = lock(&self.principals)
             .get(principal)
             .map(|keys| keys.iter().copied().collect())
@@ -356,26 +349,32 @@ impl Store for MemoryStore {
 
         let mut removed = 0;
         for key in keys {
-            self.cache
-                .entry(key)
-                .and_compute_with(|existing| {
-                    let op = match existing {
-                        Some(old) if old.value().principal.as_deref() == Some(principal) => {
-                            unindex(&self.principals, &key, Some(principal));
-                            if !old.value().is_expired(now) {
-                                removed += 1;
-                            }
-                            Op::Remove
-                        }
-                        _ => Op::Nop,
-                    };
-                    ready(op)
-                })
-                .await;
+            let _session = self.lock(&key).await;
+            let Some(old) = self.cache.get(&key).await else {
+                continue;
+            };
+            if old.principal() == Some(principal) {
+                self.remove(&key).await;
+                if !old.is_expired(now) {
+                    removed += 1;
+                }
+            }
         }
         Ok(removed)
     }
 }
+
+/// A stored record too short to hold its version.
+#[derive(Debug)]
+struct Truncated;
+
+impl fmt::Display for Truncated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("compact session record: truncated")
+    }
+}
+
+impl std::error::Error for Truncated {}
 
 /// Gives each entry the time to live left on its record.
 struct RecordExpiry {
@@ -383,29 +382,97 @@ struct RecordExpiry {
 }
 
 impl RecordExpiry {
-    fn remaining(&self, record: &Record) -> Option<Duration> {
-        let left = record.expires_at - self.clock.now();
-        Some(Duration::try_from(left).unwrap_or(Duration::ZERO))
+    fn remaining(&self, packed: &Packed) -> Option<Duration> {
+        // A buffer without an expiry is unreadable: let it go at once.
+        let Some(expires_at) = packed.expires_at() else {
+            return Some(Duration::ZERO);
+        };
+        let left = expires_at.nanos_since(Stamp::of(self.clock.now())).max(0);
+        Some(Duration::from_nanos(
+            u64::try_from(left).unwrap_or(u64::MAX),
+        ))
     }
 }
 
-impl Expiry<StorageKey, Arc<Record>> for RecordExpiry {
+impl Expiry<StorageKey, Packed> for RecordExpiry {
     fn expire_after_create(
         &self,
         _key: &StorageKey,
-        record: &Arc<Record>,
+        packed: &Packed,
         _created_at: Instant,
     ) -> Option<Duration> {
-        self.remaining(record)
+        self.remaining(packed)
     }
 
     fn expire_after_update(
         &self,
         _key: &StorageKey,
-        record: &Arc<Record>,
+        packed: &Packed,
         _updated_at: Instant,
         _left: Option<Duration>,
     ) -> Option<Duration> {
-        self.remaining(record)
+        self.remaining(packed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use session_core::time::Duration;
+    use session_core::{Data, Id};
+
+    use super::*;
+
+    fn record(now: OffsetDateTime) -> Record {
+        Record {
+            key: Id::random().storage_key(),
+            data: Data::new(),
+            version: 1,
+            created_at: now,
+            expires_at: now + Duration::hours(1),
+            deadline: now + Duration::days(1),
+            principal: None,
+            expiry: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_that_does_not_decode_is_a_decode_error() {
+        let store = MemoryStore::new();
+        let now = SystemClock.now();
+        let record = record(now);
+        let good = Packed::encode(&record);
+        let mut bytes = good.bytes().to_vec();
+        bytes.truncate(bytes.len() - 1);
+        store
+            .cache
+            .insert(record.key, Packed::from_bytes(&bytes))
+            .await;
+
+        let loaded = store.load(&record.key, now).await;
+
+        assert!(loaded.is_err_and(|error| error.is_decode()));
+    }
+
+    #[tokio::test]
+    async fn a_truncated_header_is_a_decode_error_for_writes() {
+        let store = MemoryStore::new();
+        let now = SystemClock.now();
+        let record = record(now);
+        let mut bytes = Packed::encode(&record).bytes().to_vec();
+        // Keeps the expiry, so the entry counts as live, and cuts the
+        // deadline short.
+        bytes.truncate(40);
+        store
+            .cache
+            .insert(record.key, Packed::from_bytes(&bytes))
+            .await;
+
+        let touched = store
+            .touch(&record.key, now + Duration::hours(2), now)
+            .await;
+        let loaded = store.load(&record.key, now).await;
+
+        assert!(touched.is_err_and(|error| error.is_decode()));
+        assert!(loaded.is_err_and(|error| error.is_decode()));
     }
 }
