@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_core::{from_unix_millis, to_unix_millis, Record, SessionConfig, StorageKey};
+use session_core::{from_unix_millis, to_unix_millis, Data, Record, SessionConfig, StorageKey};
 
 fn millis(bytes: &[u8], at: usize) -> i64 {
     let mut word = [0u8; 8];
@@ -25,7 +25,7 @@ fuzz_target!(|input: &[u8]| {
     let expiry = parts.next().map(String::from_utf8_lossy);
     let times = parts.next().unwrap_or_default();
 
-    let Ok(data) = Record::parse_data(&data) else {
+    let Ok(data) = Data::parse(&data) else {
         return;
     };
     let Ok(expiry) = Record::parse_expiry(expiry.as_deref()) else {
@@ -61,7 +61,7 @@ fuzz_target!(|input: &[u8]| {
     assert_eq!(record.is_expired(now), expires_at <= now);
 
     // What a store writes back must read back as the same record.
-    let data_again = Record::parse_data(&record.data_json()).expect("own data JSON");
+    let data_again = Data::parse(&record.data.as_str()).expect("own data JSON");
     let expiry_again =
         Record::parse_expiry(record.expiry_json().as_deref()).expect("own expiry JSON");
     assert_eq!(data_again, record.data);

@@ -12,8 +12,8 @@ use integration_tests::server::{find_program, output_of};
 use serde_json::json;
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{
-    CreateOutcome, Id, ManualClock, Record, SaveOutcome, Session, SessionConfig, StorageKey, Store,
-    TouchOutcome,
+    CreateOutcome, Data, Id, ManualClock, Record, SaveOutcome, Session, SessionConfig, StorageKey,
+    Store, TouchOutcome,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection as _, Executor as _, PgPool};
@@ -23,7 +23,7 @@ fn record(byte: u8, now: OffsetDateTime) -> Record {
     let data = json!({ "user": "alice", "n": 1 });
     Record {
         key: StorageKey::from_bytes([byte; 32]),
-        data: data.as_object().cloned().unwrap_or_default(),
+        data: Data::try_from(data).unwrap_or_default(),
         version: 1,
         created_at: now,
         expires_at: now + Duration::hours(1),

@@ -14,7 +14,7 @@ use redis::{Cmd, FromRedisValue};
 use serde_json::json;
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{
-    truncate_to_millis, Commit, CreateOutcome, Expiry, Id, Record, SaveOutcome, Session,
+    truncate_to_millis, Commit, CreateOutcome, Data, Expiry, Id, Record, SaveOutcome, Session,
     SessionConfig, Store, TouchOutcome,
 };
 use store_redis::RedisStore;
@@ -117,12 +117,9 @@ fn now() -> OffsetDateTime {
 }
 
 fn record(now: OffsetDateTime, expires_at: OffsetDateTime) -> Record {
-    let serde_json::Value::Object(data) = json!({ "user": "alice" }) else {
-        unreachable!("an object literal");
-    };
     Record {
         key: Id::random().storage_key(),
-        data,
+        data: Data::try_from(json!({ "user": "alice" })).expect("an object"),
         version: 1,
         created_at: now,
         expires_at,

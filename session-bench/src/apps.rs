@@ -74,7 +74,7 @@ async fn theirs_visit(session: tower_sessions::Session) -> Result<String, Status
 
 /// The data a first visit stores: about 100 bytes of JSON.
 fn profile() -> Value {
-    Value::Object(session_data(7, 0))
+    Value::Object(session_data(7, 0).to_map())
 }
 
 /// The cookie a response sets, as the `name=value` pair to send back.

@@ -51,7 +51,7 @@ struct Compact {
 impl From<&Record> for Compact {
     fn from(record: &Record) -> Self {
         Self {
-            data: record.data_json().into_boxed_str(),
+            data: record.data.as_str().into(),
             version: record.version,
             times: [record.created_at, record.expires_at, record.deadline]
                 .map(session_core::to_unix_millis),

@@ -1,6 +1,6 @@
 //! The records the store benchmarks write, and the operations on them.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{Clock as _, Data, Id, Record, SystemClock};
 
@@ -87,10 +87,7 @@ pub fn session_data(n: u64, extra: usize) -> Data {
         "theme": "dark",
         "locale": "en-GB",
     });
-    match value {
-        Value::Object(data) => data,
-        _ => Data::new(),
-    }
+    Data::try_from(value).unwrap_or_default()
 }
 
 /// A new record under a random key with [`session_data`] `n`, created at
@@ -123,8 +120,8 @@ pub fn items(count: usize) -> Vec<Item> {
                 ..record.clone()
             };
             Item {
-                data_json: record.data_json(),
-                saved_json: saved.data_json(),
+                data_json: record.data.as_str().to_owned(),
+                saved_json: saved.data.as_str().to_owned(),
                 touch_to: now + Duration::hours(2),
                 now,
                 record,

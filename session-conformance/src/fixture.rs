@@ -34,10 +34,7 @@ pub(crate) fn fresh_namespace() -> String {
 
 /// A JSON object; anything else becomes an empty one.
 pub(crate) fn data(value: Value) -> Data {
-    match value {
-        Value::Object(map) => map,
-        _ => Data::new(),
-    }
+    Data::try_from(value).unwrap_or_default()
 }
 
 /// A fresh record created at `t0`: version 1, live for [`LIFETIME`].

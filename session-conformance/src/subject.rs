@@ -315,7 +315,7 @@ pub(crate) fn summary(record: &Record) -> String {
         "version {}, expires_at {}, data {}",
         record.version,
         record.expires_at,
-        cut(&record.data)
+        cut(&record.data.as_str())
     )
 }
 
@@ -323,6 +323,7 @@ pub(crate) fn summary(record: &Record) -> String {
 fn data_differences(got: &Data, want: &Data) -> String {
     const SHOWN_KEYS: usize = 3;
 
+    let (got, want) = (got.to_map(), want.to_map());
     let keys: BTreeSet<&String> = got.keys().chain(want.keys()).collect();
     let differing: Vec<String> = keys
         .into_iter()

@@ -50,6 +50,7 @@ mod changes;
 mod clock;
 mod config;
 mod cookie_policy;
+mod data;
 mod error;
 mod expiry;
 mod id;
@@ -64,10 +65,11 @@ pub use crate::config::{IdSource, SessionConfig};
 pub use crate::cookie_policy::{
     CookieKeys, CookiePolicy, CookiePolicyBuilder, CookiePolicyError, SameSite,
 };
+pub use crate::data::Data;
 pub use crate::error::{BoxError, Error, StoreError};
 pub use crate::expiry::{CookieLifetime, Expiry};
 pub use crate::id::{Id, StorageKey, ID_LEN};
-pub use crate::record::{Data, Record};
+pub use crate::record::Record;
 pub use crate::session::{Commit, Session};
 pub use crate::store::{CreateOutcome, SaveOutcome, Store, TouchOutcome};
 /// A key for signed or encrypted cookies.

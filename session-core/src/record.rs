@@ -1,14 +1,10 @@
 //! What a store keeps for one session.
 
-use serde_json::{Map, Value};
-
 use time::OffsetDateTime;
 
+use crate::data::Data;
 use crate::expiry::Expiry;
 use crate::id::StorageKey;
-
-/// The data of a session: a JSON object with string keys.
-pub type Data = Map<String, Value>;
 
 /// One session as a store keeps it.
 ///
@@ -43,22 +39,6 @@ impl Record {
     #[must_use]
     pub fn is_expired(&self, now: OffsetDateTime) -> bool {
         self.expires_at <= now
-    }
-
-    /// The data serialized as a JSON object, for stores that keep text.
-    #[must_use]
-    pub fn data_json(&self) -> String {
-        // A map of JSON values always serializes.
-        serde_json::to_string(&self.data).unwrap_or_else(|_| "{}".to_owned())
-    }
-
-    /// Parses stored JSON text back into data.
-    ///
-    /// # Errors
-    ///
-    /// Returns the JSON error when the text is not a JSON object.
-    pub fn parse_data(text: &str) -> Result<Data, serde_json::Error> {
-        serde_json::from_str(text)
     }
 
     /// The expiry override serialized as JSON, if any.

@@ -1,7 +1,9 @@
 //! The per-request session handle.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use serde::de::DeserializeOwned;
@@ -12,10 +14,11 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use crate::changes::{Change, Contents, UpdateFn};
 use crate::config::SessionConfig;
+use crate::data::Slot;
 use crate::error::{Error, StoreError};
 use crate::expiry::{CookieLifetime, Expiry};
 use crate::id::{Id, StorageKey};
-use crate::record::{Data, Record};
+use crate::record::Record;
 use crate::store::{CreateOutcome, SaveOutcome, Store, TouchOutcome};
 
 /// How many fresh ids `commit` tries before giving up on collisions.
@@ -63,19 +66,18 @@ struct Inner {
     config: Arc<SessionConfig>,
     candidates: Vec<Id>,
     /// `None` until the first call that needs the session.
-    state: Mutex<Option<Box<Loaded>>>,
+    state: Mutex<Option<Loaded>>,
 }
 
 struct Loaded {
     /// The id of the live session, if there is one.
     id: Option<Id>,
-    /// The record as loaded or as last written. Once the handler changes
-    /// something its data moves into `edited` and is not read again.
+    /// The record as loaded or as last written.
     base: Option<Record>,
-    /// The contents as the handler changed them; `None` while they are
-    /// the base's, so a request that only reads copies nothing.
-    edited: Option<Contents>,
-    /// What the handler changed, in order.
+    /// The contents as the handler sees them: the base's data, shared,
+    /// with the handler's changes on top.
+    work: Contents,
+    /// What the handler changed, in order; empty means unchanged.
     log: Vec<Change>,
     /// A new id was asked for.
     cycle: bool,
@@ -122,11 +124,13 @@ impl Session {
     /// [`Error::Deserialize`] when the value has another shape than `T`
     /// (other keys stay readable).
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        let loaded = self.loaded().await?;
+        let mut loaded = self.loaded().await?;
 
         loaded
-            .value(key)
-            .map(T::deserialize)
+            .work
+            .data
+            .get(key)
+            .map(Slot::deserialize)
             .transpose()
             .map_err(|source| Error::Deserialize {
                 key: key.to_owned(),
@@ -140,8 +144,8 @@ impl Session {
     ///
     /// [`Error::Store`] when the session cannot be loaded.
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>, Error> {
-        let state = self.loaded().await?;
-        Ok(state.value(key).cloned())
+        let mut loaded = self.loaded().await?;
+        Ok(loaded.work.data.get(key).and_then(Slot::to_value))
     }
 
     /// Stores `value` under `key`.
@@ -161,7 +165,7 @@ impl Session {
         })?;
 
         let mut loaded = self.writable().await?;
-        if loaded.value(key) == Some(&value) {
+        if loaded.work.data.get(key).is_some_and(|old| old.is(&value)) {
             return Ok(());
         }
         loaded.record(Change::Set(key.to_owned(), value))?;
@@ -177,10 +181,11 @@ impl Session {
     pub async fn remove(&self, key: &str) -> Result<Option<Value>, Error> {
         let mut loaded = self.writable().await?;
 
-        let old = loaded.value(key).cloned();
-        if old.is_some() {
-            loaded.record(Change::Remove(key.to_owned()))?;
-        }
+        let Some(old) = loaded.work.data.get(key) else {
+            return Ok(None);
+        };
+        let old = old.to_value();
+        loaded.record(Change::Remove(key.to_owned()))?;
         Ok(old)
     }
 
@@ -204,14 +209,14 @@ impl Session {
         F: Fn(Option<T>) -> T + Send + Sync + 'static,
     {
         let owned = key.to_owned();
-        let update: UpdateFn = Arc::new(move |old: Option<&Value>| {
-            let old = old
-                .map(T::deserialize)
-                .transpose()
-                .map_err(|source| Error::Deserialize {
-                    key: owned.clone(),
-                    source,
-                })?;
+        let update: UpdateFn = Arc::new(move |old: Option<Slot<'_>>| {
+            let old =
+                old.map(Slot::deserialize)
+                    .transpose()
+                    .map_err(|source| Error::Deserialize {
+                        key: owned.clone(),
+                        source,
+                    })?;
             serde_json::to_value(f(old)).map_err(|source| Error::Serialize {
                 key: owned.clone(),
                 source,
@@ -236,7 +241,7 @@ impl Session {
     pub async fn clear(&self) -> Result<(), Error> {
         let mut loaded = self.writable().await?;
 
-        if loaded.data().is_some_and(|data| !data.is_empty()) {
+        if !loaded.work.data.is_empty() {
             loaded.record(Change::Clear)?;
         }
         Ok(())
@@ -259,7 +264,8 @@ impl Session {
         };
 
         let mut loaded = self.writable().await?;
-        if loaded.data() != Some(&data) {
+        let empty = loaded.base.is_none() && loaded.log.is_empty();
+        if empty || loaded.work.data.rendered_map() != data {
             loaded.record(Change::Replace(data))?;
         }
         Ok(())
@@ -273,13 +279,15 @@ impl Session {
     /// [`Error::Store`] when the session cannot be loaded;
     /// [`Error::Deserialize`] when the data is not a `T`.
     pub async fn get_all<T: DeserializeOwned>(&self) -> Result<Option<T>, Error> {
-        let loaded = self.loaded().await?;
+        let mut loaded = self.loaded().await?;
 
         if loaded.base.is_none() && loaded.log.is_empty() {
             return Ok(None);
         }
-        let data = loaded.data().cloned().unwrap_or_default();
-        T::deserialize(&Value::Object(data))
+        loaded
+            .work
+            .data
+            .with_text(|text| serde_json::from_str::<T>(text))
             .map(Some)
             .map_err(|source| Error::Deserialize {
                 key: String::new(),
@@ -304,7 +312,7 @@ impl Session {
         // Even a dead cookie is removed, so the browser stops sending it.
         loaded.destroyed = loaded.destroyed || !self.inner.candidates.is_empty();
         loaded.id = None;
-        loaded.edited = None;
+        loaded.work = Contents::default();
         loaded.log.clear();
         loaded.cycle = false;
         Ok(())
@@ -345,7 +353,7 @@ impl Session {
     pub async fn clear_principal(&self) -> Result<(), Error> {
         let mut loaded = self.writable().await?;
 
-        if loaded.principal().is_some() {
+        if loaded.work.principal.is_some() {
             loaded.record(Change::Principal(None))?;
             loaded.cycle = true;
         }
@@ -358,8 +366,8 @@ impl Session {
     ///
     /// [`Error::Store`] when the session cannot be loaded.
     pub async fn principal(&self) -> Result<Option<String>, Error> {
-        let state = self.loaded().await?;
-        Ok(state.principal().map(str::to_owned))
+        let loaded = self.loaded().await?;
+        Ok(loaded.work.principal.clone())
     }
 
     /// Gives this session its own expiry policy ("remember me"), or with
@@ -371,7 +379,7 @@ impl Session {
     pub async fn set_expiry(&self, expiry: Option<Expiry>) -> Result<(), Error> {
         let mut loaded = self.writable().await?;
 
-        if loaded.expiry() != expiry {
+        if loaded.work.expiry != expiry {
             loaded.record(Change::Expiry(expiry))?;
         }
         Ok(())
@@ -418,11 +426,7 @@ impl Session {
     }
 
     async fn commit_new(&self, loaded: &mut Loaded, now: OffsetDateTime) -> Result<Commit, Error> {
-        let empty = loaded
-            .edited
-            .as_ref()
-            .is_none_or(|edited| *edited == Contents::default());
-        if loaded.log.is_empty() || empty {
+        if loaded.log.is_empty() || loaded.work.is_empty() {
             let gone = if loaded.destroyed {
                 Commit::Removed
             } else {
@@ -431,30 +435,28 @@ impl Session {
             return Ok(gone);
         }
 
-        let contents = loaded.edited.take().unwrap_or_default();
-        let policy = self.policy_of(&contents);
+        let contents = std::mem::take(&mut loaded.work);
+        let policy = self.policy_of(contents.expiry);
         let (id, record) = self.create_record(contents, now).await?;
-        Ok(loaded.settle(id, record, now, policy))
+        Ok(loaded.settle(id, record, now, policy, true))
     }
 
     /// Commits a loaded session: `loaded.base` is `Some`.
     ///
-    /// Any logged change counts as a change: the base's data moved into the
-    /// working copy at the first one, since a copy costs an allocation per
-    /// stored value on every request. Changes that undo each other
-    /// therefore still save.
+    /// Any logged change counts as a change, so changes that undo each
+    /// other still save.
     async fn commit_existing(
         &self,
         loaded: &mut Loaded,
         id: Id,
         now: OffsetDateTime,
     ) -> Result<Commit, Error> {
-        if loaded.base.is_none() {
+        let Some(base) = &loaded.base else {
             return self.commit_new(loaded, now).await;
-        }
-        let changed = loaded.edited.is_some();
+        };
+        let (old_expires_at, old_expiry) = (base.expires_at, base.expiry);
 
-        if !changed && !loaded.cycle {
+        if loaded.log.is_empty() && !loaded.cycle {
             return self.maybe_touch(loaded, id, now).await;
         }
 
@@ -467,8 +469,11 @@ impl Session {
         };
 
         if !loaded.cycle {
-            let policy = saved.expiry.unwrap_or(self.inner.config.expiry());
-            return Ok(loaded.settle(id, saved, now, policy));
+            // The cookie carries the expiry, so it is sent again only
+            // when the expiry moved or its policy changed.
+            let moved = saved.expires_at != old_expires_at || saved.expiry != old_expiry;
+            let policy = self.policy_of(saved.expiry);
+            return Ok(loaded.settle(id, saved, now, policy, moved));
         }
 
         // Known gap: a request that saves to the old id after this claim
@@ -476,16 +481,12 @@ impl Session {
         // discards. Closing it needs a version-checked delete in the Store
         // contract; the window is two round trips long, at login.
         let old_key = saved.key;
-        let contents = Contents {
-            data: saved.data,
-            principal: saved.principal,
-            expiry: saved.expiry,
-        };
-        let policy = self.policy_of(&contents);
+        let contents = Contents::of(&saved);
+        let policy = self.policy_of(contents.expiry);
         let (new_id, record) = self.create_record(contents, now).await?;
         self.call("delete", self.inner.store.delete(&old_key))
             .await?;
-        Ok(loaded.settle(new_id, record, now, policy))
+        Ok(loaded.settle(new_id, record, now, policy, true))
     }
 
     /// Refreshes the expiry of an unchanged session when enough of the
@@ -500,9 +501,9 @@ impl Session {
             return Ok(Commit::Unchanged);
         };
         let key = base.key;
-        let policy = base.expiry.unwrap_or(self.inner.config.expiry());
-        let target = policy.expires_at(base.created_at, now).min(base.deadline);
-        if target - base.expires_at < self.inner.config.touch_after_for(&policy) {
+        let policy = self.policy_of(base.expiry);
+        let target = self.next_expiry(base, policy, now);
+        if target == base.expires_at {
             return Ok(Commit::Unchanged);
         }
         if target <= now {
@@ -518,17 +519,31 @@ impl Session {
                     expires_at: target,
                     ..base
                 };
-                Ok(loaded.settle(id, record, now, policy))
+                let persistent = policy.cookie() == CookieLifetime::Persistent;
+                Ok(loaded.settle(id, record, now, policy, persistent))
             }
             _ => Ok(loaded.vanish()),
         }
     }
 
+    /// Where a use at `now` moves `record`'s expiry under `policy`: not at
+    /// all unless it moves by at least the touch threshold, so that most
+    /// requests neither write the expiry nor send the cookie again. A
+    /// changed policy always applies.
+    fn next_expiry(&self, record: &Record, policy: Expiry, now: OffsetDateTime) -> OffsetDateTime {
+        let target = policy.expires_at(record.created_at, now);
+        let same_policy = policy == self.policy_of(record.expiry);
+        let step = target - record.expires_at;
+        if same_policy && step < self.inner.config.touch_after_for(&policy) {
+            return record.expires_at;
+        }
+        target
+    }
+
     /// The versioned save loop: on a conflict, reload and replay the log.
     ///
     /// Returns the record as written, or `None` when the session was
-    /// deleted or expired meanwhile (a logout wins). The working copy moves
-    /// into the record it saves.
+    /// deleted or expired meanwhile (a logout wins).
     async fn save_changes(
         &self,
         loaded: &mut Loaded,
@@ -536,12 +551,7 @@ impl Session {
         always_write: bool,
     ) -> Result<Option<Record>, Error> {
         let max_attempts = self.inner.config.max_save_attempts();
-        let mut contents = match (loaded.edited.take(), &loaded.base) {
-            (Some(edited), _) => edited,
-            // A rotation without changes writes the data as it is.
-            (None, Some(base)) => contents_of(base),
-            (None, None) => return Ok(None),
-        };
+        let mut contents = std::mem::take(&mut loaded.work);
         // A record reloaded after a conflict; until then, the base.
         let mut reloaded: Option<Record> = None;
         let mut attempt = 1;
@@ -550,20 +560,20 @@ impl Session {
             let Some(current) = reloaded.as_ref().or(loaded.base.as_ref()) else {
                 return Ok(None);
             };
-            if reloaded.is_some() && holds(current, &contents) && !always_write {
+            if reloaded.is_some() && !always_write && contents.matches(current) {
                 // Someone else already wrote exactly this.
                 return Ok(reloaded);
             }
 
-            let policy = self.policy_of(&contents);
+            let policy = self.policy_of(contents.expiry);
             let next = Record {
                 key: current.key,
                 version: current.version + 1,
                 created_at: current.created_at,
-                expires_at: policy.expires_at(current.created_at, now),
+                expires_at: self.next_expiry(current, policy, now),
                 deadline: policy.deadline(current.created_at),
-                data: contents.data,
-                principal: contents.principal,
+                data: contents.data.render(),
+                principal: contents.principal.take(),
                 expiry: contents.expiry,
             };
             if next.is_expired(now) {
@@ -591,7 +601,7 @@ impl Session {
             let Some(fresh) = fresh else {
                 return Ok(None);
             };
-            contents = contents_of(&fresh);
+            contents = Contents::of(&fresh);
             contents.replay(&loaded.log)?;
             reloaded = Some(fresh);
         }
@@ -600,13 +610,13 @@ impl Session {
     /// Stores `contents` as a new session under a fresh id.
     async fn create_record(
         &self,
-        contents: Contents,
+        mut contents: Contents,
         now: OffsetDateTime,
     ) -> Result<(Id, Record), Error> {
-        let policy = self.policy_of(&contents);
+        let policy = self.policy_of(contents.expiry);
         let mut record = Record {
             key: StorageKey::from_bytes([0; 32]),
-            data: contents.data,
+            data: contents.data.render(),
             version: 1,
             created_at: now,
             expires_at: policy.expires_at(now, now),
@@ -634,8 +644,8 @@ impl Session {
         })
     }
 
-    fn policy_of(&self, contents: &Contents) -> Expiry {
-        contents.expiry.unwrap_or(self.inner.config.expiry())
+    fn policy_of(&self, expiry: Option<Expiry>) -> Expiry {
+        expiry.unwrap_or(self.inner.config.expiry())
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -647,11 +657,11 @@ impl Session {
         let mut state = self.inner.state.lock().await;
         if state.is_none() {
             let (id, base) = self.load_candidates().await?;
-            *state = Some(Box::new(Loaded::new(id, base)));
+            *state = Some(Loaded::new(id, base));
         }
 
         let loaded = MutexGuard::map(state, |state| {
-            &mut **state.get_or_insert_with(|| Box::new(Loaded::new(None, None)))
+            state.get_or_insert_with(|| Loaded::new(None, None))
         });
         Ok(loaded)
     }
@@ -696,10 +706,19 @@ impl Session {
         // for someone who will see the figure.
         let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
 
-        let std_limit = std::time::Duration::try_from(limit).unwrap_or_default();
-        let result = match tokio::time::timeout(std_limit, call).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Timeout { op, after: limit }),
+        // A store that answers on the first poll (one in process) needs no
+        // timer; any other gets one from the moment it first waits.
+        let mut call = pin!(call);
+        let first = poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+        let result = match first {
+            Poll::Ready(result) => result,
+            Poll::Pending => {
+                let std_limit = std::time::Duration::try_from(limit).unwrap_or_default();
+                match tokio::time::timeout(std_limit, call).await {
+                    Ok(result) => result,
+                    Err(_) => Err(StoreError::Timeout { op, after: limit }),
+                }
+            }
         };
 
         let Some(started) = started else {
@@ -716,10 +735,11 @@ impl Session {
 
 impl Loaded {
     fn new(id: Option<Id>, base: Option<Record>) -> Self {
+        let work = base.as_ref().map(Contents::of).unwrap_or_default();
         Self {
             id,
             base,
-            edited: None,
+            work,
             log: Vec::new(),
             cycle: false,
             doomed: Vec::new(),
@@ -728,79 +748,40 @@ impl Loaded {
         }
     }
 
-    /// The data the handler sees; `None` when there is no session yet.
-    fn data(&self) -> Option<&Data> {
-        match (&self.edited, &self.base) {
-            (Some(edited), _) => Some(&edited.data),
-            (None, Some(base)) => Some(&base.data),
-            (None, None) => None,
-        }
-    }
-
-    fn value(&self, key: &str) -> Option<&Value> {
-        self.data()?.get(key)
-    }
-
-    fn principal(&self) -> Option<&str> {
-        match (&self.edited, &self.base) {
-            (Some(edited), _) => edited.principal.as_deref(),
-            (None, Some(base)) => base.principal.as_deref(),
-            (None, None) => None,
-        }
-    }
-
-    fn expiry(&self) -> Option<Expiry> {
-        match (&self.edited, &self.base) {
-            (Some(edited), _) => edited.expiry,
-            (None, Some(base)) => base.expiry,
-            (None, None) => None,
-        }
-    }
-
-    /// Applies a change to the working copy and logs it. The first change
-    /// takes the base's data over instead of copying it.
+    /// Applies a change to the working contents and logs it. A change
+    /// that fails changes nothing and is not logged.
     fn record(&mut self, change: Change) -> Result<Option<Value>, Error> {
-        let edited = self.edited.get_or_insert_with(|| match &mut self.base {
-            Some(base) => Contents {
-                data: std::mem::take(&mut base.data),
-                principal: base.principal.clone(),
-                expiry: base.expiry,
-            },
-            None => Contents::default(),
-        });
-
-        match edited.apply(&change) {
-            Ok(value) => {
-                self.log.push(change);
-                Ok(value)
-            }
-            Err(error) => {
-                // A failed change changed nothing; without earlier ones the
-                // base is still the whole truth, and commit must see that.
-                if self.log.is_empty() {
-                    if let (Some(edited), Some(base)) = (self.edited.take(), &mut self.base) {
-                        base.data = edited.data;
-                    }
-                }
-                Err(error)
-            }
-        }
+        let value = self.work.apply(&change)?;
+        self.log.push(change);
+        Ok(value)
     }
 
     /// Takes `record` as the new base after a write and says what the
-    /// cookie must carry.
-    fn settle(&mut self, id: Id, record: Record, now: OffsetDateTime, policy: Expiry) -> Commit {
+    /// cookie must do: carry `id` again when `send` (a new id, or an
+    /// expiry the browser must learn), otherwise stay as it is.
+    fn settle(
+        &mut self,
+        id: Id,
+        record: Record,
+        now: OffsetDateTime,
+        policy: Expiry,
+        send: bool,
+    ) -> Commit {
         let max_age = match policy.cookie() {
             CookieLifetime::Persistent => Some(record.expires_at - now),
             CookieLifetime::BrowserSession => None,
         };
 
-        self.edited = None;
+        self.work = Contents::of(&record);
         self.base = Some(record);
         self.id = Some(id);
         self.log.clear();
         self.cycle = false;
-        Commit::Set { id, max_age }
+        if send {
+            Commit::Set { id, max_age }
+        } else {
+            Commit::Unchanged
+        }
     }
 
     /// The session was deleted or expired while this request ran.
@@ -810,26 +791,11 @@ impl Loaded {
     /// late removal would wipe out.
     fn vanish(&mut self) -> Commit {
         self.base = None;
-        self.edited = None;
+        self.work = Contents::default();
         self.id = None;
         self.log.clear();
         self.cycle = false;
         Commit::Unchanged
-    }
-}
-
-/// Whether `record` holds exactly `contents`, compared without copying.
-fn holds(record: &Record, contents: &Contents) -> bool {
-    record.data == contents.data
-        && record.principal == contents.principal
-        && record.expiry == contents.expiry
-}
-
-fn contents_of(record: &Record) -> Contents {
-    Contents {
-        data: record.data.clone(),
-        principal: record.principal.clone(),
-        expiry: record.expiry,
     }
 }
 

@@ -12,7 +12,9 @@ use common::{config, id_of, serve, stored, CountingStore};
 use futures::future::join_all;
 use serde_json::{json, Value};
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{Clock, CookiePolicy, Expiry, Id, ManualClock, Record, SessionConfig, Store};
+use session_core::{
+    Clock, CookiePolicy, Data, Expiry, Id, ManualClock, Record, SessionConfig, Store,
+};
 use session_tower::SessionLayer;
 use store_memory::MemoryStore;
 
@@ -45,11 +47,11 @@ async fn c01_overlapping_requests_keep_every_write() {
     for i in 0..50 {
         assert_eq!(
             record.data.get(&format!("k_{i}")),
-            Some(&json!(i)),
+            Some(json!(i)),
             "k_{i} lost"
         );
     }
-    assert_eq!(record.data.get("untouched"), Some(&json!("still here")));
+    assert_eq!(record.data.get("untouched"), Some(json!("still here")));
     assert!(
         store.counts.save.load(Ordering::SeqCst) > 50,
         "saves never conflicted"
@@ -73,8 +75,8 @@ async fn c02_parallel_first_requests_each_get_one_session() {
         let cookie = reply.new_cookie().expect("cookie");
         ids.insert(cookie.clone());
         let record = stored(&store, &cookie).await.expect("stored");
-        let keys: Vec<&String> = record.data.keys().collect();
-        assert_eq!(keys, vec![&format!("item_{i}")], "sessions shared a record");
+        let keys = record.data.keys();
+        assert_eq!(keys, vec![format!("item_{i}")], "sessions shared a record");
     }
     assert_eq!(ids.len(), 5);
 
@@ -116,7 +118,7 @@ async fn c04_cycle_id_rotates_whatever_the_order_of_changes() {
         let new = reply.new_cookie().expect("new cookie");
         assert_ne!(new, old, "{steps}: id not rotated");
         let record = stored(&store, &new).await.expect("new id stored");
-        assert_eq!(record.data.get("user"), Some(&json!("alice")), "{steps}");
+        assert_eq!(record.data.get("user"), Some(json!("alice")), "{steps}");
         let role_kept = !steps.contains("remove:role");
         assert_eq!(record.data.contains_key("role"), role_kept, "{steps}");
         assert!(
@@ -172,7 +174,7 @@ async fn c08_delete_then_insert_starts_a_new_session() {
     assert_ne!(new, old);
     let record = stored(&store, &new).await.expect("new session stored");
     assert_eq!(record.data.len(), 1);
-    assert_eq!(record.data.get("b"), Some(&json!("2")));
+    assert_eq!(record.data.get("b"), Some(json!("2")));
     assert!(
         stored(&store, &old).await.is_none(),
         "old session came back"
@@ -204,8 +206,9 @@ async fn c09_nested_values_round_trip_and_copies_are_not_saved() {
     assert_eq!(store.counts.writes(), writes);
 }
 
-#[tokio::test]
-async fn c11_read_only_activity_extends_idle_expiry() {
+/// An app over a memory store on a manual clock, with sessions that die
+/// after ten idle seconds.
+async fn ten_second_idle_app() -> (ManualClock, MemoryStore, common::TestApp) {
     let clock = ManualClock::starting_now();
     let store = MemoryStore::builder().clock(clock.clone()).build();
     let expiry = Expiry::new(Duration::seconds(10), Duration::days(1));
@@ -219,7 +222,12 @@ async fn c11_read_only_activity_extends_idle_expiry() {
     let layer = SessionLayer::new(store.clone())
         .with_cookie(cookie_policy)
         .with_config(config);
-    let app = serve(layer).await;
+    (clock, store, serve(layer).await)
+}
+
+#[tokio::test]
+async fn c11_read_only_activity_extends_idle_expiry() {
+    let (clock, store, app) = ten_second_idle_app().await;
     let cookie = app.start("user", json!("alice")).await;
 
     let mut last_expiry = stored(&store, &cookie).await.expect("stored").expires_at;
@@ -253,6 +261,40 @@ async fn c11_read_only_activity_extends_idle_expiry() {
         app.get("/get/user", Some(&cookie)).await.json(),
         Value::Null
     );
+}
+
+/// Writes move the expiry in the same steps as reads do: a save that
+/// would move it by less than the touch threshold keeps it, and sends no
+/// cookie; once it moves, the cookie comes with the new Max-Age. The
+/// browser's cookie therefore never dies before the stored session.
+#[tokio::test]
+async fn c11_writes_move_the_expiry_and_the_cookie_together() {
+    let (clock, store, app) = ten_second_idle_app().await;
+    let cookie = app.start("n", json!(0)).await;
+    let mut cookie_dies = clock.now() + Duration::seconds(10);
+
+    let (mut sent, mut kept) = (0, 0);
+    for i in 1..=20 {
+        clock.advance(Duration::seconds(1));
+        let before = stored(&store, &cookie).await.expect("alive").expires_at;
+
+        let reply = app.set("n", json!(i), Some(&cookie)).await;
+
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let after = stored(&store, &cookie).await.expect("alive");
+        assert_eq!(after.data.get("n"), Some(json!(i)), "write {i} lost");
+        if after.expires_at == before {
+            assert!(reply.set_cookies.is_empty(), "{reply:?}");
+            kept += 1;
+        } else {
+            let header = reply.set_cookies.first().expect("cookie").to_lowercase();
+            assert!(header.contains("max-age=10"), "{header}");
+            cookie_dies = clock.now() + Duration::seconds(10);
+            sent += 1;
+        }
+        assert!(cookie_dies >= after.expires_at, "the cookie dies first");
+    }
+    assert!(sent >= 5 && kept >= 5, "sent {sent}, kept {kept}");
 }
 
 #[tokio::test]
@@ -401,7 +443,7 @@ async fn sixty_four_tasks_counting_to_3200_lose_no_increment() {
     join_all(tasks).await;
 
     let record = stored(&store, &cookie).await.expect("alive");
-    assert_eq!(record.data.get("counter"), Some(&json!(3200)));
+    assert_eq!(record.data.get("counter"), Some(json!(3200)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -455,10 +497,7 @@ async fn c28_a_colliding_fresh_id_never_overwrites_a_live_session() {
     let now = OffsetDateTime::now_utc();
     let alice = Record {
         key: taken.storage_key(),
-        data: json!({"user": "alice"})
-            .as_object()
-            .cloned()
-            .expect("object"),
+        data: Data::try_from(json!({"user": "alice"})).expect("object"),
         version: 1,
         created_at: now,
         expires_at: now + Duration::hours(1),

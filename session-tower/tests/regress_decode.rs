@@ -19,8 +19,8 @@ use common::{id_of, TestApp};
 use serde_json::{json, Value};
 use session_core::time::OffsetDateTime;
 use session_core::{
-    async_trait, CookiePolicy, CreateOutcome, Error, Id, Record, SaveOutcome, StorageKey, Store,
-    StoreError, TouchOutcome,
+    async_trait, CookiePolicy, CreateOutcome, Data, Error, Id, Record, SaveOutcome, StorageKey,
+    Store, StoreError, TouchOutcome,
 };
 use session_tower::{Session, SessionLayer};
 use store_memory::MemoryStore;
@@ -77,7 +77,7 @@ impl Store for MigratedStore {
         };
         // The old text never decodes; a record it did decode to would be
         // a bug in this fixture.
-        let error = Record::parse_data(&text).expect_err("old format must not decode");
+        let error = Data::parse(&text).expect_err("old format must not decode");
         Err(StoreError::decode(error))
     }
 

@@ -185,9 +185,9 @@ async fn a_cycle_id_only_request_keeps_a_concurrent_acknowledged_write() {
     };
     let ((_, cycled), (status, set)) = tokio::join!(slow, write);
     assert_eq!(status, 200);
-    assert_eq!(
-        set.as_deref(),
-        Some(alice.as_str()),
+    // No new cookie (or the same one again): the write landed on the old id.
+    assert!(
+        set.is_none() || set.as_deref() == Some(alice.as_str()),
         "write was acknowledged on the old id"
     );
 

@@ -14,7 +14,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use serde_json::json;
 use session_core::time::{Duration as TimeDuration, OffsetDateTime};
-use session_core::{truncate_to_millis, Id, Record, SaveOutcome, StorageKey, Store};
+use session_core::{truncate_to_millis, Data, Id, Record, SaveOutcome, StorageKey, Store};
 use store_memory::{CachingStore, MemoryStore};
 use store_sqlite::{PoolConfig, SqliteStore};
 use tokio::runtime::Runtime;
@@ -97,7 +97,7 @@ fn session(now: OffsetDateTime, i: usize) -> Record {
     });
     Record {
         key: Id::random().storage_key(),
-        data: data.as_object().cloned().unwrap_or_default(),
+        data: Data::try_from(data).unwrap_or_default(),
         version: 1,
         created_at: now,
         expires_at: now + TimeDuration::hours(6),

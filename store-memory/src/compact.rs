@@ -163,10 +163,7 @@ impl Packed {
             out.extend_from_slice(&len.to_le_bytes());
             out.extend_from_slice(principal.as_bytes());
         }
-        // Writing a map of JSON values into a Vec cannot fail.
-        if serde_json::to_writer(&mut out, &record.data).is_err() {
-            out.extend_from_slice(b"{}");
-        }
+        out.extend_from_slice(record.data.as_str().as_bytes());
         Self(Arc::from(out))
     }
 
@@ -267,7 +264,7 @@ impl Packed {
     /// The record filed under `key`.
     pub(crate) fn decode(&self, key: StorageKey) -> Result<Record, DecodeError> {
         let view = self.view()?;
-        let data: Data = serde_json::from_str(view.data)?;
+        let data = Data::parse(view.data)?;
         Ok(Record {
             key,
             data,
@@ -372,7 +369,7 @@ mod tests {
         let now = from_unix_millis(1_764_000_000_123).expect("time");
         Record {
             key: Id::random().storage_key(),
-            data: data.as_object().cloned().expect("object"),
+            data: Data::try_from(data).expect("object"),
             version: 1,
             created_at: now,
             expires_at: now + Duration::milliseconds(3_600_001),

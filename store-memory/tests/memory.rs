@@ -4,16 +4,15 @@ use std::sync::Arc;
 
 use serde_json::json;
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{Clock, CreateOutcome, Id, ManualClock, Record, Session, SessionConfig, Store};
+use session_core::{
+    Clock, CreateOutcome, Data, Id, ManualClock, Record, Session, SessionConfig, Store,
+};
 use store_memory::MemoryStore;
 
 fn record(id: &Id, now: OffsetDateTime, ttl: Duration) -> Record {
     Record {
         key: id.storage_key(),
-        data: json!({"user": "alice"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
+        data: Data::try_from(json!({"user": "alice"})).unwrap_or_default(),
         version: 1,
         created_at: now,
         expires_at: now + ttl,
@@ -135,7 +134,7 @@ async fn c28_create_twice_collides_and_one_of_a_thousand_wins() {
         CreateOutcome::Created
     );
     let mut second = first.clone();
-    second.data.insert("user".into(), json!("mallory"));
+    second.data.insert("user", json!("mallory"));
     assert_eq!(
         store.create(&second, now).await.expect("create"),
         CreateOutcome::Collision
@@ -150,7 +149,7 @@ async fn c28_create_twice_collides_and_one_of_a_thousand_wins() {
         .map(|i| {
             let store = store.clone();
             let mut record = record(&shared, now, Duration::hours(1));
-            record.data.insert("writer".into(), json!(i));
+            record.data.insert("writer", json!(i));
             tokio::spawn(async move { store.create(&record, now).await })
         })
         .collect();

@@ -1,7 +1,7 @@
 //! Turning a stored row back into a [`Record`].
 
 use session_core::time::OffsetDateTime;
-use session_core::{Record, StorageKey, StoreError};
+use session_core::{Data, Record, StorageKey, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::Row as _;
 
@@ -18,7 +18,7 @@ pub(crate) fn decode(row: &PgRow) -> Result<Record, StoreError> {
     let key = <[u8; 32]>::try_from(key.as_slice()).map_err(|_| invalid("key", None))?;
 
     let data: String = column(row, "data")?;
-    let data = Record::parse_data(&data).map_err(|e| invalid("data", Some(e.into())))?;
+    let data = Data::parse(&data).map_err(|e| invalid("data", Some(e.into())))?;
 
     let version: i64 = column(row, "version")?;
     let version = u64::try_from(version)

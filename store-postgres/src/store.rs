@@ -333,7 +333,7 @@ impl Store for PostgresStore {
         let inserted = timed("create", async {
             sqlx::query(&self.inner.sql.create)
                 .bind(record.key.as_bytes().as_slice())
-                .bind(record.data_json())
+                .bind(record.data.as_str())
                 .bind(version)
                 .bind(record.created_at)
                 .bind(record.expires_at)
@@ -386,7 +386,7 @@ impl Store for PostgresStore {
         let saved = timed("save", async {
             sqlx::query(&self.inner.sql.save)
                 .bind(record.key.as_bytes().as_slice())
-                .bind(record.data_json())
+                .bind(record.data.as_str())
                 .bind(new_version)
                 .bind(record.expires_at)
                 .bind(record.deadline)

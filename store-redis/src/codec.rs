@@ -10,7 +10,7 @@ use std::io::Write as _;
 
 use redis::{RedisWrite, ToRedisArgs, Value};
 use session_core::time::OffsetDateTime;
-use session_core::{from_unix_millis, to_unix_millis, Record, StorageKey};
+use session_core::{from_unix_millis, to_unix_millis, Data, Record, StorageKey};
 
 use crate::error::Error;
 
@@ -93,12 +93,7 @@ impl ToRedisArgs for RecordFields<'_> {
         out.write_arg(b"version");
         record.version.write_redis_args(out);
         out.write_arg(b"data");
-        {
-            // A map of JSON values always serializes, and straight into
-            // the command: no copy of the text.
-            let mut arg = out.writer_for_next_arg();
-            let _ = serde_json::to_writer(&mut arg, &record.data);
-        }
+        out.write_arg(record.data.as_str().as_bytes());
         out.write_arg(b"created");
         to_unix_millis(record.created_at).write_redis_args(out);
         out.write_arg(b"expires");
@@ -143,10 +138,14 @@ pub(crate) fn decode(key: StorageKey, values: &[Value; FIELDS.len()]) -> Decoded
     }
     let [version, data, created, expires, deadline, principal, expiry] = values;
 
-    let data = serde_json::from_slice(bytes(data, "data")?).map_err(|source| Error::Json {
-        field: "data",
-        source,
-    })?;
+    let data = std::str::from_utf8(bytes(data, "data")?)
+        .map_err(|_| Error::Malformed { field: "data" })
+        .and_then(|text| {
+            Data::parse(text).map_err(|source| Error::Json {
+                field: "data",
+                source,
+            })
+        })?;
     let expiry = optional_bytes(expiry, "expiry")?
         .map(serde_json::from_slice)
         .transpose()
@@ -204,9 +203,7 @@ mod tests {
 
     fn record() -> Record {
         let now = truncate_to_millis(OffsetDateTime::now_utc());
-        let serde_json::Value::Object(data) = json!({ "user": "alice", "n": 1.5 }) else {
-            unreachable!("a JSON object literal");
-        };
+        let data = Data::try_from(json!({ "user": "alice", "n": 1.5 })).expect("an object");
 
         Record {
             key: Id::random().storage_key(),

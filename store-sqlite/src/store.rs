@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use session_core::time::OffsetDateTime;
 use session_core::{
-    async_trait, from_unix_millis, to_unix_millis, Clock, CreateOutcome, Record, SaveOutcome,
+    async_trait, from_unix_millis, to_unix_millis, Clock, CreateOutcome, Data, Record, SaveOutcome,
     StorageKey, Store, StoreError, SystemClock, TouchOutcome,
 };
 use sqlx::error::ErrorKind;
@@ -450,7 +450,7 @@ fn bind_record<'q>(
 ) -> Result<Query<'q, Sqlite, SqliteArguments<'q>>, StoreError> {
     Ok(query
         .bind(&record.key.as_bytes()[..])
-        .bind(record.data_json())
+        .bind(record.data.as_str())
         .bind(version_param(op, record.version)?)
         .bind(to_unix_millis(record.created_at))
         .bind(to_unix_millis(record.expires_at))
@@ -497,7 +497,7 @@ fn decode_row(row: &SqliteRow) -> Result<Record, StoreError> {
 
     Ok(Record {
         key: StorageKey::from_bytes(key),
-        data: Record::parse_data(&data).map_err(StoreError::decode)?,
+        data: Data::parse(&data).map_err(StoreError::decode)?,
         version,
         created_at: time("created_at", created_at)?,
         expires_at: time("expires_at", expires_at)?,

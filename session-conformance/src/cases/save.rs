@@ -217,7 +217,7 @@ pub async fn save_concurrent_writers<H: Harness>(h: &H) -> Result<(), Failure> {
         let name = format!("w{writer}");
         s.check_eq(
             last.data.get(&name),
-            Some(&Value::from(SAVES_EACH)),
+            Some(Value::from(SAVES_EACH)),
             "no write is lost: every writer's last save is in the data",
         )?;
     }

@@ -185,7 +185,7 @@ impl Reference {
     fn stored(&self, record: &Record) -> Result<Record, StoreError> {
         let mut record = record.clone();
         if let Some(limit) = self.limit {
-            let size = record.data_json().len();
+            let size = record.data.as_str().len();
             if size > limit && !self.broken(Fault::TooLargeButStores) {
                 return Err(StoreError::TooLarge { size, limit });
             }
@@ -213,9 +213,11 @@ impl Reference {
             }
             Fault::DropsExpiryOverride => record.expiry = None,
             Fault::TruncatesLargeValues | Fault::LosesBigIntegers | Fault::StripsNul => {
-                for value in record.data.values_mut() {
+                let mut map = record.data.to_map();
+                for value in map.values_mut() {
                     self.mangle(value);
                 }
+                record.data = map.into();
             }
             _ => {}
         }
@@ -242,7 +244,7 @@ impl Reference {
     /// After a `TooLarge` answer a broken store writes anyway.
     fn refused(&self, record: &Record) -> Option<StoreError> {
         let limit = self.limit?;
-        let size = record.data_json().len();
+        let size = record.data.as_str().len();
         (size > limit).then_some(StoreError::TooLarge { size, limit })
     }
 
@@ -378,9 +380,9 @@ impl Store for Reference {
             }
             old => {
                 if let (Some(old), true) = (old, self.broken(Fault::SaveMergesData)) {
-                    let mut merged = old.data.clone();
-                    merged.extend(stored.data);
-                    stored.data = merged;
+                    let mut merged = old.data.to_map();
+                    merged.extend(stored.data.to_map());
+                    stored.data = merged.into();
                 }
                 SaveOutcome::Saved
             }

@@ -52,10 +52,7 @@ pub async fn memory_db() -> SqliteStore {
 
 /// A JSON object; anything else is a bug in the test.
 pub fn data(value: Value) -> Data {
-    match value {
-        Value::Object(map) => map,
-        other => panic!("not an object: {other}"),
-    }
+    Data::try_from(value).unwrap_or_else(|other| panic!("not an object: {other}"))
 }
 
 /// A new record under a fresh key, live for an hour from `at`.

@@ -72,10 +72,7 @@ pub fn now() -> OffsetDateTime {
 
 /// A JSON object.
 pub fn data(value: serde_json::Value) -> Data {
-    match value {
-        serde_json::Value::Object(map) => map,
-        other => panic!("not an object: {other}"),
-    }
+    Data::try_from(value).unwrap_or_else(|other| panic!("not an object: {other}"))
 }
 
 /// A new record under a fresh key, live for an hour from `t0`.
