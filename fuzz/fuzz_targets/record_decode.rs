@@ -25,9 +25,21 @@ fuzz_target!(|input: &[u8]| {
     let expiry = parts.next().map(String::from_utf8_lossy);
     let times = parts.next().unwrap_or_default();
 
-    let Ok(data) = Data::parse(&data) else {
+    // Data checks the text without building a map; it must accept exactly
+    // what a map of values accepts, and hold the same values.
+    let map = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&data);
+    let parsed = Data::parse(&data);
+    assert_eq!(parsed.is_ok(), map.is_ok(), "{parsed:?} vs {map:?}");
+    let (Ok(data), Ok(map)) = (parsed, map) else {
         return;
     };
+    assert_eq!(data.to_map(), map);
+    // Reading one value finds it in the text without a parser; every key
+    // must still read back as the map has it.
+    assert_eq!(data.len(), map.len());
+    for (key, value) in &map {
+        assert_eq!(data.get(key).as_ref(), Some(value), "{key:?}");
+    }
     let Ok(expiry) = Record::parse_expiry(expiry.as_deref()) else {
         return;
     };
@@ -61,7 +73,7 @@ fuzz_target!(|input: &[u8]| {
     assert_eq!(record.is_expired(now), expires_at <= now);
 
     // What a store writes back must read back as the same record.
-    let data_again = Data::parse(&record.data.as_str()).expect("own data JSON");
+    let data_again = Data::parse(record.data.as_str()).expect("own data JSON");
     let expiry_again =
         Record::parse_expiry(record.expiry_json().as_deref()).expect("own expiry JSON");
     assert_eq!(data_again, record.data);

@@ -6,13 +6,14 @@
 //! cost, so [`Data`] keeps the text itself, shared, and the session finds
 //! the values it is asked for in place (see [`Members`]).
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The data of a session: a JSON object with string keys.
@@ -46,15 +47,18 @@ impl Data {
     ///
     /// The JSON error when `text` is not a JSON object.
     pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
-        // A full parse, not a scan: a number too large for a float passes
-        // a scan, and every Data must convert to a map.
-        let map: Map<String, Value> = serde_json::from_str(text)?;
+        // Every value is parsed as a map of values would parse it (a
+        // number too large for a float fails here too), but nothing is
+        // built: only the keys are kept, to find repeats.
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let keys = deserializer.deserialize_map(TopKeys)?;
+        deserializer.end()?;
 
-        let members = scan_members(text)?;
-        if members.len() == map.len() {
-            return Ok(Self::from_trusted(text));
+        if has_repeats(&keys) {
+            let map: Map<String, Value> = serde_json::from_str(text)?;
+            return Ok(Self::from(map));
         }
-        Ok(Self::from(map))
+        Ok(Self::from_trusted(text))
     }
 
     /// The object as JSON text.
@@ -193,6 +197,13 @@ impl From<Map<String, Value>> for Data {
     }
 }
 
+/// Builds data from key-value pairs; a repeated key keeps its last value.
+impl FromIterator<(String, Value)> for Data {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(pairs: I) -> Self {
+        Self::from(pairs.into_iter().collect::<Map<String, Value>>())
+    }
+}
+
 impl TryFrom<Value> for Data {
     type Error = Value;
 
@@ -290,78 +301,134 @@ impl Members {
     }
 }
 
-fn scan_members(text: &str) -> Result<Vec<Member>, serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let list = MembersSeed { base: text }.deserialize(&mut deserializer)?;
-    deserializer.end()?;
-    Ok(list)
+fn scan_members(text: &str) -> Option<Vec<Member>> {
+    crate::scan::object_members(text, |span| {
+        let key = if span.escaped {
+            // The key with its quotes, as JSON: the parser unescapes.
+            let quoted = text.get(span.key.start - 1..span.key.end + 1)?;
+            KeyText::Escaped(serde_json::from_str::<String>(quoted).ok()?.into())
+        } else {
+            KeyText::Plain(span.key)
+        };
+        Some(Member {
+            key,
+            value: span.value,
+        })
+    })
 }
 
-/// Offset of `part`, a slice of `base`, within it.
-fn offset(base: &str, part: &str) -> usize {
-    (part.as_ptr() as usize).saturating_sub(base.as_ptr() as usize)
-}
-
-struct MembersSeed<'a> {
-    base: &'a str,
-}
-
-impl<'de> DeserializeSeed<'de> for MembersSeed<'de> {
-    type Value = Vec<Member>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<Member>, D::Error> {
-        deserializer.deserialize_map(self)
+fn has_repeats(keys: &[Cow<'_, str>]) -> bool {
+    // Sessions hold a handful of keys: comparing pairs beats hashing.
+    if keys.len() <= 16 {
+        return keys
+            .iter()
+            .enumerate()
+            .any(|(n, key)| keys[n + 1..].contains(key));
     }
+    let mut seen = HashSet::with_capacity(keys.len());
+    !keys.iter().all(|key| seen.insert(key))
 }
 
-impl<'de> Visitor<'de> for MembersSeed<'de> {
-    type Value = Vec<Member>;
+/// The top-level object: its keys, with every value checked.
+struct TopKeys;
+
+impl<'de> Visitor<'de> for TopKeys {
+    type Value = Vec<Cow<'de, str>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Member>, A::Error> {
-        let mut list = Vec::with_capacity(map.size_hint().unwrap_or(8));
-
-        while let Some(key) = map.next_key_seed(KeySeed { base: self.base })? {
-            let raw: &'de RawValue = map.next_value()?;
-            let start = offset(self.base, raw.get());
-            list.push(Member {
-                key,
-                value: start..start + raw.get().len(),
-            });
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut keys = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        while let Some(key) = map.next_key_seed(OwnedOrBorrowed)? {
+            map.next_value_seed(Checked)?;
+            keys.push(key);
         }
-        Ok(list)
+        Ok(keys)
     }
 }
 
-struct KeySeed<'a> {
-    base: &'a str,
-}
+/// A key, borrowed from the text unless it had escapes.
+struct OwnedOrBorrowed;
 
-impl<'de> DeserializeSeed<'de> for KeySeed<'de> {
-    type Value = KeyText;
+impl<'de> DeserializeSeed<'de> for OwnedOrBorrowed {
+    type Value = Cow<'de, str>;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<KeyText, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_str(self)
     }
 }
 
-impl<'de> Visitor<'de> for KeySeed<'de> {
-    type Value = KeyText;
+impl<'de> Visitor<'de> for OwnedOrBorrowed {
+    type Value = Cow<'de, str>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a key")
     }
 
-    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<KeyText, E> {
-        let start = offset(self.base, key);
-        Ok(KeyText::Plain(start..start + key.len()))
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(key))
     }
 
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<KeyText, E> {
-        Ok(KeyText::Escaped(key.into()))
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(key.to_owned()))
+    }
+}
+
+/// Any JSON value, parsed as `Value` would parse it and then dropped.
+struct Checked;
+
+impl<'de> DeserializeSeed<'de> for Checked {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Checked)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Keys are parsed too: an escape a map would refuse fails here.
+        while map.next_key_seed(OwnedOrBorrowed)?.is_some() {
+            map.next_value_seed(Checked)?;
+        }
+        Ok(())
     }
 }
 
@@ -504,8 +571,10 @@ impl View {
         }
 
         let overlay_len: usize = self.overlay.iter().map(|(key, _)| key.len() + 16).sum();
-        let mut out = String::with_capacity(self.base.text_len() + overlay_len);
-        out.push('{');
+        // Bytes, checked as UTF-8 once at the end: every piece is text
+        // already, and serde_json writes UTF-8.
+        let mut out = Vec::with_capacity(self.base.text_len() + overlay_len);
+        out.push(b'{');
         if !self.cleared {
             self.members();
             if let Some(members) = &self.members {
@@ -516,8 +585,9 @@ impl View {
                     }
                     separate(&mut out);
                     push_key(&mut out, &members.text, member);
-                    out.push(':');
-                    out.push_str(members.text.get(member.value.clone()).unwrap_or("null"));
+                    out.push(b':');
+                    let value = members.text.get(member.value.clone()).unwrap_or("null");
+                    out.extend_from_slice(value.as_bytes());
                 }
             }
         }
@@ -526,13 +596,15 @@ impl View {
                 continue;
             };
             separate(&mut out);
-            // Strings and JSON values always serialize into a String.
-            let _ = serde_json::to_writer(StringWriter(&mut out), key);
-            out.push(':');
-            let _ = serde_json::to_writer(StringWriter(&mut out), value);
+            // Writing into a Vec cannot fail, nor can serializing a Value.
+            let _ = serde_json::to_writer(&mut out, key);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut out, value);
         }
-        out.push('}');
-        Data::from_text(out)
+        out.push(b'}');
+        let text = String::from_utf8(out)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
+        Data::from_text(text)
     }
 
     /// The whole object, parsed.
@@ -550,37 +622,22 @@ impl View {
     }
 }
 
-fn separate(out: &mut String) {
-    if !out.ends_with('{') {
-        out.push(',');
+fn separate(out: &mut Vec<u8>) {
+    if out.last() != Some(&b'{') {
+        out.push(b',');
     }
 }
 
-fn push_key(out: &mut String, text: &str, member: &Member) {
+fn push_key(out: &mut Vec<u8>, text: &str, member: &Member) {
     match &member.key {
         KeyText::Plain(range) => {
-            out.push('"');
-            out.push_str(text.get(range.clone()).unwrap_or_default());
-            out.push('"');
+            out.push(b'"');
+            out.extend_from_slice(text.get(range.clone()).unwrap_or_default().as_bytes());
+            out.push(b'"');
         }
         KeyText::Escaped(key) => {
-            let _ = serde_json::to_writer(StringWriter(out), &**key);
+            let _ = serde_json::to_writer(out, &**key);
         }
-    }
-}
-
-/// Lets serde_json write into a `String`: it writes only UTF-8.
-struct StringWriter<'a>(&'a mut String);
-
-impl std::io::Write for StringWriter<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let text = std::str::from_utf8(bytes).map_err(std::io::Error::other)?;
-        self.0.push_str(text);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
@@ -592,6 +649,15 @@ mod tests {
 
     fn data(value: Value) -> Data {
         Data::try_from(value).expect("an object")
+    }
+
+    #[test]
+    fn pairs_collect_into_data_and_the_last_of_a_key_wins() {
+        let data: Data = [("a".to_owned(), json!(1)), ("a".to_owned(), json!(2))]
+            .into_iter()
+            .collect();
+        assert_eq!(data.get("a"), Some(json!(2)));
+        assert_eq!(data.len(), 1);
     }
 
     #[test]
@@ -613,6 +679,36 @@ mod tests {
             "{\"a\":1e400}",
         ] {
             assert!(Data::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn parse_accepts_exactly_what_a_map_of_values_accepts() {
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+        let cases = [
+            r#"{"a":{"b":1e400}}"#,
+            r#"{"a":[1,2,-1.5e300,18446744073709551616]}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":{"\ud800":1}}"#,
+            r#"{"\ud800":1}"#,
+            r#"{"a":"\ud83d\ude00"}"#,
+            r#"{"a":"\x"}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":{"b":[{},[],null,true,"\n"]}}"#,
+            "{\"a\":\"\u{7}\"}",
+            &deep,
+        ];
+        for text in cases {
+            let map = serde_json::from_str::<Map<String, Value>>(text);
+            let parsed = Data::parse(text);
+            assert_eq!(
+                parsed.is_ok(),
+                map.is_ok(),
+                "{text:?}: {parsed:?} vs {map:?}"
+            );
+            if let (Ok(parsed), Ok(map)) = (parsed, map) {
+                assert_eq!(parsed.to_map(), map, "{text:?}");
+            }
         }
     }
 

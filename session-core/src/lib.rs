@@ -55,6 +55,7 @@ mod error;
 mod expiry;
 mod id;
 mod record;
+mod scan;
 mod session;
 mod store;
 

@@ -1,45 +1,49 @@
-//! The moka-backed store.
+//! The in-process store: sessions in a map split into shards.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use moka::future::Cache;
-use moka::notification::RemovalCause;
-use moka::policy::EvictionPolicy;
-use moka::Expiry;
 use session_core::time::OffsetDateTime;
 use session_core::{
     async_trait, Clock, CreateOutcome, Record, SaveOutcome, StorageKey, Store, StoreError,
     SystemClock, TouchOutcome,
 };
-use tokio::sync::{Mutex as AsyncMutex, MutexGuard as AsyncGuard};
 
-use crate::compact::{Packed, Stamp};
+use crate::shard::{Entry, Shard};
 
-/// Keys of live sessions, by principal.
-type Principals = HashMap<String, HashSet<StorageKey>>;
+/// The most shards a store is split into. Each request holds one shard's
+/// lock for well under a microsecond, so 64 keep two cores, or dozens,
+/// from meeting on one.
+const MAX_SHARDS: usize = 64;
 
-/// The index, shared with the eviction listener.
-type PrincipalIndex = Arc<Mutex<Principals>>;
+/// Below this many sessions per shard a store uses fewer shards, so that a
+/// small capacity still bounds the whole store closely.
+const MIN_PER_SHARD: u64 = 1024;
 
-/// How many locks the writes of different sessions are spread over. Two
-/// writes of one session must not interleave; writes of different
-/// sessions meet on a lock only when their keys share a stripe.
-const STRIPES: usize = 1024;
+/// How many expired sessions one sweep takes out of a shard before it
+/// lets other requests in.
+const SWEEP_BATCH: usize = 1024;
 
-/// Sessions in this process's memory, on a moka cache.
+/// Sessions in this process's memory.
 ///
-/// Cheap to clone; clones share the cache. Every operation is atomic per
-/// session: the writes of one session take that session's lock (one of a
-/// fixed set, chosen by key), so concurrent creates of one key have one
-/// winner and versioned saves never interleave, while loads take no lock.
+/// Cheap to clone; clones share the sessions. The sessions are spread
+/// over up to 64 shards by key, each a map behind its own lock, held only
+/// for the few steps of one operation and never across an `.await`: every
+/// operation is atomic, concurrent creates of one key have one winner,
+/// and versioned saves never interleave, while requests for different
+/// sessions rarely meet.
+///
+/// Each shard also orders its sessions by expiry. Every write takes up to
+/// two expired sessions out of its shard, and [`Store::delete_expired`]
+/// (or [`run_pending_tasks`](Self::run_pending_tasks)) takes all of them,
+/// so abandoned sessions are dropped without ever being read. When a
+/// create finds its shard at its share of the capacity, the session that
+/// expires soonest is evicted; under sliding expiry that is the one idle
+/// longest.
 #[derive(Clone)]
 pub struct MemoryStore {
-    cache: Cache<StorageKey, Packed>,
-    principals: PrincipalIndex,
-    stripes: Arc<[AsyncMutex<()>]>,
+    shards: Arc<[Shard]>,
+    clock: Arc<dyn Clock>,
 }
 
 /// Builds a [`MemoryStore`].
@@ -58,16 +62,18 @@ impl fmt::Debug for MemoryStoreBuilder {
 }
 
 impl MemoryStoreBuilder {
-    /// The most sessions kept at once (default 1,000,000). Past it the
-    /// least recently used sessions are evicted, which logs their users
-    /// out; size it above your peak of live sessions.
+    /// The most sessions kept at once (default 1,000,000). Each shard
+    /// holds its share of it, so eviction can begin slightly below the
+    /// total; past it the sessions that expire soonest are evicted, which
+    /// logs their users out. Size it above your peak of live sessions.
     pub fn max_capacity(mut self, max_capacity: u64) -> Self {
         self.max_capacity = max_capacity;
         self
     }
 
-    /// The clock that turns `expires_at` into a time to live (default: the
-    /// system clock). Share the session layer's clock in tests.
+    /// The clock that [`MemoryStore::run_pending_tasks`] sweeps by
+    /// (default: the system clock); every other operation takes its time
+    /// from the caller. Share the session layer's clock in tests.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -76,29 +82,19 @@ impl MemoryStoreBuilder {
     /// Builds the store.
     #[must_use]
     pub fn build(self) -> MemoryStore {
-        let principals = PrincipalIndex::default();
-        let index = Arc::clone(&principals);
+        let wanted = self.max_capacity / MIN_PER_SHARD;
+        let count = usize::try_from(wanted).map_or(MAX_SHARDS, |n| n.clamp(1, MAX_SHARDS));
+        let count = u64::try_from(count).unwrap_or(1);
 
-        let cache = Cache::builder()
-            .max_capacity(self.max_capacity)
-            // Admission by frequency could refuse a session we just
-            // reported as created; LRU always keeps the new one.
-            .eviction_policy(EvictionPolicy::lru())
-            .expire_after(RecordExpiry { clock: self.clock })
-            .eviction_listener(move |key: Arc<StorageKey>, record: Packed, cause| {
-                // Explicit removals and replacements update the index
-                // themselves, under the session's lock.
-                if matches!(cause, RemovalCause::Expired | RemovalCause::Size) {
-                    unindex(&index, &key, record.principal());
-                }
-            })
-            .build();
-
-        let stripes = (0..STRIPES).map(|_| AsyncMutex::new(())).collect();
+        // The capacity is dealt out exactly: the first `extra` shards hold
+        // one session more than the others.
+        let (share, extra) = (self.max_capacity / count, self.max_capacity % count);
+        let shards = (0..count)
+            .map(|n| Shard::new(share + u64::from(n < extra)))
+            .collect();
         MemoryStore {
-            cache,
-            principals,
-            stripes,
+            shards,
+            clock: self.clock,
         }
     }
 }
@@ -106,7 +102,8 @@ impl MemoryStoreBuilder {
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("entries", &self.cache.entry_count())
+            .field("shards", &self.shards.len())
+            .field("entries", &self.entry_count())
             .finish_non_exhaustive()
     }
 }
@@ -132,68 +129,48 @@ impl MemoryStore {
         }
     }
 
-    /// How many entries the cache holds, expired ones not yet evicted
-    /// included. Approximate until [`run_pending_tasks`](Self::run_pending_tasks).
+    /// How many sessions the store holds, expired ones not yet swept out
+    /// included.
     #[must_use]
     pub fn entry_count(&self) -> u64 {
-        self.cache.entry_count()
+        let count: usize = self.shards.iter().map(|shard| shard.lock().len()).sum();
+        u64::try_from(count).unwrap_or(u64::MAX)
     }
 
-    /// Runs the cache's pending maintenance (evictions) now.
+    /// Sweeps out every session expired by the builder's clock.
     pub async fn run_pending_tasks(&self) {
-        self.cache.run_pending_tasks().await;
+        self.sweep(self.clock.now());
     }
 
-    /// Takes the lock that the writes of `key`'s session share.
-    async fn lock(&self, key: &StorageKey) -> AsyncGuard<'_, ()> {
+    fn shard(&self, key: &StorageKey) -> &Shard {
         // The key is a SHA-256 digest, so its first bytes are already
         // spread evenly; no need to hash it again.
         let [a, b, ..] = *key.as_bytes();
-        let stripe = usize::from(u16::from_le_bytes([a, b])) % self.stripes.len();
-        self.stripes[stripe].lock().await
+        &self.shards[usize::from(u16::from_le_bytes([a, b])) % self.shards.len()]
     }
 
-    fn index(&self, key: &StorageKey, principal: Option<&str>) {
-        if let Some(principal) = principal {
-            let mut index = lock(&self.principals);
-            index.entry(principal.to_owned()).or_default().insert(*key);
+    fn sweep(&self, now: OffsetDateTime) -> u64 {
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            loop {
+                let swept = shard.lock().sweep(now, SWEEP_BATCH);
+                removed += swept as u64;
+                if swept < SWEEP_BATCH {
+                    break;
+                }
+            }
         }
+        removed
     }
 
-    /// Moves `key` between principals when a write changes its principal.
-    fn reindex(&self, key: &StorageKey, old: Option<&str>, new: Option<&str>) {
-        if old != new {
-            unindex(&self.principals, key, old);
-            self.index(key, new);
+    /// The keys filed under `principal`, shard by shard.
+    fn keys_of(&self, principal: &str) -> Vec<(usize, StorageKey)> {
+        let mut keys = Vec::new();
+        for (n, shard) in self.shards.iter().enumerate() {
+            let shard = shard.lock();
+            keys.extend(shard.keys_of(principal).map(|key| (n, key)));
         }
-    }
-
-    /// Removes `key`'s entry, which its caller found dead or is deleting,
-    /// and its place in the index. The caller holds the session's lock.
-    async fn remove(&self, key: &StorageKey) -> Option<Packed> {
-        let old = self.cache.remove(key).await;
-        if let Some(old) = &old {
-            unindex(&self.principals, key, old.principal());
-        }
-        old
-    }
-}
-
-fn lock(index: &PrincipalIndex) -> std::sync::MutexGuard<'_, Principals> {
-    index.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn unindex(index: &PrincipalIndex, key: &StorageKey, principal: Option<&str>) {
-    let Some(principal) = principal else {
-        return;
-    };
-
-    let mut index = lock(index);
-    if let Some(keys) = index.get_mut(principal) {
-        keys.remove(key);
-        if keys.is_empty() {
-            index.remove(principal);
-        }
+        keys
     }
 }
 
@@ -204,17 +181,16 @@ impl Store for MemoryStore {
         record: &Record,
         now: OffsetDateTime,
     ) -> Result<CreateOutcome, StoreError> {
-        let packed = Packed::encode(record);
-        let now = Stamp::of(now);
-        let _session = self.lock(&record.key).await;
+        let mut shard = self.shard(&record.key).lock();
+        shard.sweep(now, 2);
 
-        let old = self.cache.get(&record.key).await;
-        if old.as_ref().is_some_and(|live| !live.is_expired(now)) {
+        if shard.get(&record.key).is_some_and(|old| old.is_live(now)) {
             return Ok(CreateOutcome::Collision);
         }
-        let old = old.as_ref().and_then(Packed::principal);
-        self.reindex(&record.key, old, record.principal.as_deref());
-        self.cache.insert(record.key, packed).await;
+        if shard.evict_for(&record.key) {
+            tracing::debug!("memory store: at capacity, evicted the session expiring first");
+        }
+        shard.put(record.key, Entry::of(record));
         Ok(CreateOutcome::Created)
     }
 
@@ -223,13 +199,9 @@ impl Store for MemoryStore {
         key: &StorageKey,
         now: OffsetDateTime,
     ) -> Result<Option<Record>, StoreError> {
-        let Some(packed) = self.cache.get(key).await else {
-            return Ok(None);
-        };
-        if packed.is_expired(Stamp::of(now)) {
-            return Ok(None);
-        }
-        packed.decode(*key).map(Some).map_err(StoreError::decode)
+        let shard = self.shard(key).lock();
+        let live = shard.get(key).filter(|entry| entry.is_live(now));
+        Ok(live.map(|entry| entry.record(*key)))
     }
 
     async fn save(
@@ -238,23 +210,20 @@ impl Store for MemoryStore {
         expected_version: u64,
         now: OffsetDateTime,
     ) -> Result<SaveOutcome, StoreError> {
-        let packed = Packed::encode(record);
-        let now = Stamp::of(now);
-        let _session = self.lock(&record.key).await;
+        let mut shard = self.shard(&record.key).lock();
+        shard.sweep(now, 2);
 
-        let Some(old) = self.cache.get(&record.key).await else {
+        let Some(old) = shard.get(&record.key) else {
             return Ok(SaveOutcome::Missing);
         };
-        if old.is_expired(now) {
-            self.remove(&record.key).await;
+        if !old.is_live(now) {
+            shard.remove(&record.key);
             return Ok(SaveOutcome::Missing);
         }
-        let version = old.version().ok_or_else(|| StoreError::decode(Truncated))?;
-        if version != expected_version {
+        if old.version != expected_version {
             return Ok(SaveOutcome::Conflict);
         }
-        self.reindex(&record.key, old.principal(), record.principal.as_deref());
-        self.cache.insert(record.key, packed).await;
+        shard.put(record.key, Entry::of(record));
         Ok(SaveOutcome::Saved)
     }
 
@@ -264,51 +233,28 @@ impl Store for MemoryStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<TouchOutcome, StoreError> {
-        let expires_at = Stamp::of(expires_at);
-        let now = Stamp::of(now);
-        let _session = self.lock(key).await;
+        let mut shard = self.shard(key).lock();
+        shard.sweep(now, 2);
 
-        let Some(old) = self.cache.get(key).await else {
+        let Some(old) = shard.get(key) else {
             return Ok(TouchOutcome::Missing);
         };
-        if old.is_expired(now) {
-            self.remove(key).await;
+        if !old.is_live(now) {
+            shard.remove(key);
             return Ok(TouchOutcome::Missing);
         }
-        let deadline = old
-            .deadline()
-            .ok_or_else(|| StoreError::decode(Truncated))?;
-        let touched = old.with_expires_at(expires_at.min(deadline));
-        self.cache.insert(*key, touched).await;
+        let expires_at = expires_at.min(old.deadline);
+        shard.move_expiry(key, expires_at);
         Ok(TouchOutcome::Touched)
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), StoreError> {
-        let _session = self.lock(key).await;
-        self.remove(key).await;
+        self.shard(key).lock().remove(key);
         Ok(())
     }
 
     async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let now = Stamp::of(now);
-        let expired: Vec<StorageKey> = self
-            .cache
-            .iter()
-            .filter(|(_, packed)| packed.is_expired(now))
-            .map(|(key, _)| *key)
-            .collect();
-
-        let mut removed = 0;
-        for key in expired {
-            let _session = self.lock(&key).await;
-            // Checked again under the lock: a write may have revived it.
-            let dead = self.cache.get(&key).await;
-            if dead.is_some_and(|dead| dead.is_expired(now)) {
-                self.remove(&key).await;
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        Ok(self.sweep(now))
     }
 
     fn supports_principal_index(&self) -> bool {
@@ -320,17 +266,11 @@ impl Store for MemoryStore {
         principal: &str,
         now: OffsetDateTime,
     ) -> Result<Vec<Record>, StoreError> {
-        let keys: Vec<StorageKey> = lock(&self.principals)
-            .get(principal)
-            .map(|keys| keys.iter().copied().collect())
-            .unwrap_or_default();
-
-        let mut records = Vec::with_capacity(keys.len());
-        for key in keys {
-            let live = self.load(&key, now).await?;
-            if let Some(record) = live.filter(|r| r.principal.as_deref() == Some(principal)) {
-                records.push(record);
-            }
+        let mut records = Vec::new();
+        for (n, key) in self.keys_of(principal) {
+            let shard = self.shards[n].lock();
+            let live = shard.get(&key).filter(|entry| entry.is_live(now));
+            records.extend(live.map(|entry| entry.record(key)));
         }
         records.sort_by_key(|record| record.created_at);
         Ok(records)
@@ -341,138 +281,21 @@ impl Store for MemoryStore {
         principal: &str,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let now = Stamp::of(now);
-        let keys: Vec<StorageKey> = lock(&self.principals)
-            .get(principal)
-            .map(|keys| keys.iter().copied().collect())
-            .unwrap_or_default();
-
         let mut removed = 0;
-        for key in keys {
-            let _session = self.lock(&key).await;
-            let Some(old) = self.cache.get(&key).await else {
+        for (n, key) in self.keys_of(principal) {
+            // A save may have moved the session to another principal
+            // since the keys were listed; it stays.
+            let mut shard = self.shards[n].lock();
+            let Some(old) = shard.get(&key) else {
                 continue;
             };
-            if old.principal() == Some(principal) {
-                self.remove(&key).await;
-                if !old.is_expired(now) {
-                    removed += 1;
-                }
+            if old.principal.as_deref() != Some(principal) {
+                continue;
             }
+            let live = old.is_live(now);
+            shard.remove(&key);
+            removed += u64::from(live);
         }
         Ok(removed)
-    }
-}
-
-/// A stored record too short to hold its version.
-#[derive(Debug)]
-struct Truncated;
-
-impl fmt::Display for Truncated {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("compact session record: truncated")
-    }
-}
-
-impl std::error::Error for Truncated {}
-
-/// Gives each entry the time to live left on its record.
-struct RecordExpiry {
-    clock: Arc<dyn Clock>,
-}
-
-impl RecordExpiry {
-    fn remaining(&self, packed: &Packed) -> Option<Duration> {
-        // A buffer without an expiry is unreadable: let it go at once.
-        let Some(expires_at) = packed.expires_at() else {
-            return Some(Duration::ZERO);
-        };
-        let left = expires_at.nanos_since(Stamp::of(self.clock.now())).max(0);
-        Some(Duration::from_nanos(
-            u64::try_from(left).unwrap_or(u64::MAX),
-        ))
-    }
-}
-
-impl Expiry<StorageKey, Packed> for RecordExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &StorageKey,
-        packed: &Packed,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        self.remaining(packed)
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &StorageKey,
-        packed: &Packed,
-        _updated_at: Instant,
-        _left: Option<Duration>,
-    ) -> Option<Duration> {
-        self.remaining(packed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use session_core::time::Duration;
-    use session_core::{Data, Id};
-
-    use super::*;
-
-    fn record(now: OffsetDateTime) -> Record {
-        Record {
-            key: Id::random().storage_key(),
-            data: Data::new(),
-            version: 1,
-            created_at: now,
-            expires_at: now + Duration::hours(1),
-            deadline: now + Duration::days(1),
-            principal: None,
-            expiry: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_record_that_does_not_decode_is_a_decode_error() {
-        let store = MemoryStore::new();
-        let now = SystemClock.now();
-        let record = record(now);
-        let good = Packed::encode(&record);
-        let mut bytes = good.bytes().to_vec();
-        bytes.truncate(bytes.len() - 1);
-        store
-            .cache
-            .insert(record.key, Packed::from_bytes(&bytes))
-            .await;
-
-        let loaded = store.load(&record.key, now).await;
-
-        assert!(loaded.is_err_and(|error| error.is_decode()));
-    }
-
-    #[tokio::test]
-    async fn a_truncated_header_is_a_decode_error_for_writes() {
-        let store = MemoryStore::new();
-        let now = SystemClock.now();
-        let record = record(now);
-        let mut bytes = Packed::encode(&record).bytes().to_vec();
-        // Keeps the expiry, so the entry counts as live, and cuts the
-        // deadline short.
-        bytes.truncate(40);
-        store
-            .cache
-            .insert(record.key, Packed::from_bytes(&bytes))
-            .await;
-
-        let touched = store
-            .touch(&record.key, now + Duration::hours(2), now)
-            .await;
-        let loaded = store.load(&record.key, now).await;
-
-        assert!(touched.is_err_and(|error| error.is_decode()));
-        assert!(loaded.is_err_and(|error| error.is_decode()));
     }
 }

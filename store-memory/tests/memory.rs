@@ -1,4 +1,4 @@
-//! MemoryStore behaviour specific to an in-process cache (C17, C19, C28).
+//! MemoryStore behaviour specific to an in-process store (C17, C19, C28).
 
 use std::sync::Arc;
 
@@ -68,8 +68,6 @@ async fn c19_abandoned_sessions_are_evicted_without_reads() {
     let store = MemoryStore::builder().clock(clock.clone()).build();
     let now = clock.now();
 
-    // A minute to live: far longer than creating them takes on a busy
-    // machine, so the cache's own real-time expiry stays out of the count.
     for _ in 0..10_000 {
         let record = record(&Id::random(), now, Duration::seconds(60));
         store.create(&record, now).await.expect("create");
@@ -86,9 +84,9 @@ async fn c19_abandoned_sessions_are_evicted_without_reads() {
 }
 
 #[tokio::test]
-async fn c19_native_ttl_evicts_without_any_call() {
-    // The cache's own timer, on the system clock: entries whose time is up
-    // leave at the next maintenance, with no read and no sweep.
+async fn c19_writes_sweep_out_abandoned_sessions_on_their_own() {
+    // No read, no sweep call: the creates of new sessions take the dead
+    // ones out, a couple each, soonest expired first.
     let store = MemoryStore::new();
     let now = OffsetDateTime::now_utc();
     for _ in 0..1_000 {
@@ -96,16 +94,33 @@ async fn c19_native_ttl_evicts_without_any_call() {
         store.create(&record, now).await.expect("create");
     }
 
-    let mut count = u64::MAX;
-    for _ in 0..100 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        store.run_pending_tasks().await;
-        count = store.entry_count();
-        if count == 0 {
-            break;
-        }
+    // Three times as many, so that every shard, however unevenly the keys
+    // fall, sees enough writes to empty it of the dead.
+    let later = now + Duration::seconds(1);
+    for _ in 0..3_000 {
+        let record = record(&Id::random(), later, Duration::hours(1));
+        store.create(&record, later).await.expect("create");
     }
-    assert_eq!(count, 0);
+
+    assert_eq!(store.entry_count(), 3_000);
+}
+
+#[tokio::test]
+async fn c19_maintenance_sweeps_by_the_store_clock() {
+    let clock = ManualClock::starting_now();
+    let store = MemoryStore::builder().clock(clock.clone()).build();
+    let now = clock.now();
+    for _ in 0..1_000 {
+        let record = record(&Id::random(), now, Duration::milliseconds(50));
+        store.create(&record, now).await.expect("create");
+    }
+
+    store.run_pending_tasks().await;
+    assert_eq!(store.entry_count(), 1_000);
+    clock.advance(Duration::milliseconds(50));
+    store.run_pending_tasks().await;
+
+    assert_eq!(store.entry_count(), 0);
 }
 
 #[tokio::test]
@@ -113,13 +128,34 @@ async fn c19_capacity_bounds_the_entry_count() {
     let store = MemoryStore::builder().max_capacity(100).build();
     let now = OffsetDateTime::now_utc();
 
-    for _ in 0..1_000 {
-        let record = record(&Id::random(), now, Duration::hours(1));
+    // Each session expires a second after the one before, as sessions
+    // used one after another do under sliding expiry.
+    let ids: Vec<Id> = (0..1_000).map(|_| Id::random()).collect();
+    for (n, id) in (0..).zip(&ids) {
+        let record = record(id, now, Duration::hours(1) + Duration::seconds(n));
         store.create(&record, now).await.expect("create");
     }
     store.run_pending_tasks().await;
 
-    assert!(store.entry_count() <= 100, "{}", store.entry_count());
+    assert_eq!(store.entry_count(), 100);
+    // The ones that expire soonest went; the newest ones all stayed.
+    for (n, id) in ids.iter().enumerate() {
+        let kept = store.load(&id.storage_key(), now).await.expect("load");
+        assert_eq!(kept.is_some(), n >= 900, "session {n}");
+    }
+}
+
+#[tokio::test]
+async fn c19_a_large_capacity_is_dealt_over_the_shards_exactly() {
+    let store = MemoryStore::builder().max_capacity(100_003).build();
+    let now = OffsetDateTime::now_utc();
+
+    for _ in 0..120_000 {
+        let record = record(&Id::random(), now, Duration::hours(1));
+        store.create(&record, now).await.expect("create");
+    }
+
+    assert_eq!(store.entry_count(), 100_003);
 }
 
 #[tokio::test]
