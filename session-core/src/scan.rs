@@ -91,6 +91,17 @@ fn string_end(bytes: &[u8], at: usize) -> Option<(usize, bool)> {
     }
 }
 
+/// The bytes that open or close a string or a container.
+static STRUCTURAL: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'"' as usize] = true;
+    table[b'{' as usize] = true;
+    table[b'[' as usize] = true;
+    table[b'}' as usize] = true;
+    table[b']' as usize] = true;
+    table
+};
+
 /// The index past the end of the value starting at `at`.
 fn value_end(bytes: &[u8], at: usize) -> Option<usize> {
     match *bytes.get(at)? {
@@ -99,7 +110,13 @@ fn value_end(bytes: &[u8], at: usize) -> Option<usize> {
             let mut depth = 0_usize;
             let mut next = at;
             loop {
-                match *bytes.get(next)? {
+                // Most bytes are none of the five that matter: skip them
+                // in a tight loop.
+                next += bytes
+                    .get(next..)?
+                    .iter()
+                    .position(|&b| STRUCTURAL[usize::from(b)])?;
+                match bytes[next] {
                     b'"' => {
                         next = string_end(bytes, next)?.0;
                         continue;
