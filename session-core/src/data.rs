@@ -55,7 +55,7 @@ impl Data {
         deserializer.end()?;
 
         if has_repeats(&keys) {
-            let map: Map<String, Value> = serde_json::from_str(text)?;
+            let map = crate::value::parse_object(text)?;
             return Ok(Self::from(map));
         }
         Ok(Self::from_trusted(text))
@@ -90,7 +90,7 @@ impl Data {
     pub fn get(&self, key: &str) -> Option<Value> {
         let members = self.members();
         let raw = members.find(key)?;
-        serde_json::from_str(raw).ok()
+        crate::value::parse_value(raw).ok()
     }
 
     /// Whether the object has `key`.
@@ -128,7 +128,7 @@ impl Data {
     #[must_use]
     pub fn to_map(&self) -> Map<String, Value> {
         // Every Data parses as an object (see `parse`).
-        serde_json::from_str(&self.text).unwrap_or_default()
+        crate::value::parse_object(&self.text).unwrap_or_default()
     }
 
     /// Deserializes the whole object into `T`.
@@ -226,7 +226,9 @@ impl Serialize for Data {
 
 impl<'de> Deserialize<'de> for Data {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Map::<String, Value>::deserialize(deserializer).map(Self::from)
+        deserializer
+            .deserialize_map(crate::value::PlainObject)
+            .map(Self::from)
     }
 }
 
@@ -445,7 +447,7 @@ impl Slot<'_> {
     /// The value, parsed when it is stored text.
     pub(crate) fn to_value(self) -> Option<Value> {
         match self {
-            Self::Raw(raw) => serde_json::from_str(raw).ok(),
+            Self::Raw(raw) => crate::value::parse_value(raw).ok(),
             Self::Value(value) => Some(value.clone()),
         }
     }
@@ -453,7 +455,7 @@ impl Slot<'_> {
     /// Whether the slot holds exactly `value`.
     pub(crate) fn is(self, value: &Value) -> bool {
         match self {
-            Self::Raw(raw) => serde_json::from_str::<Value>(raw).is_ok_and(|own| own == *value),
+            Self::Raw(raw) => crate::value::parse_value(raw).is_ok_and(|own| own == *value),
             Self::Value(own) => own == value,
         }
     }

@@ -58,6 +58,7 @@ mod record;
 mod scan;
 mod session;
 mod store;
+mod value;
 
 pub use crate::clock::{
     from_unix_millis, to_unix_millis, truncate_to_millis, Clock, ManualClock, SystemClock,

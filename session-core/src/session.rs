@@ -120,6 +120,12 @@ impl Session {
 
     /// The value under `key`, if any.
     ///
+    /// For untyped values prefer [`get_value`](Self::get_value): a `T`
+    /// that is or holds a `serde_json::Value` is read by serde_json's own
+    /// rules, which (with its `raw_value` feature, on in any build with
+    /// axum) give one private object key a meaning. `get_value` reads
+    /// any stored object exactly as it was written.
+    ///
     /// # Errors
     ///
     /// [`Error::Store`] when the session cannot be loaded;

@@ -9,7 +9,7 @@ use session_core::{
     SystemClock, TouchOutcome,
 };
 
-use crate::shard::{Entry, Shard};
+use crate::shard::{Entry, Room, Shard};
 
 /// The most shards a store is split into. Each request holds one shard's
 /// lock for well under a microsecond, so 64 keep two cores, or dozens,
@@ -66,6 +66,7 @@ impl MemoryStoreBuilder {
     /// holds its share of it, so eviction can begin slightly below the
     /// total; past it the sessions that expire soonest are evicted, which
     /// logs their users out. Size it above your peak of live sessions.
+    /// Zero keeps nothing: every session is evicted as it is created.
     pub fn max_capacity(mut self, max_capacity: u64) -> Self {
         self.max_capacity = max_capacity;
         self
@@ -187,8 +188,22 @@ impl Store for MemoryStore {
         if shard.get(&record.key).is_some_and(|old| old.is_live(now)) {
             return Ok(CreateOutcome::Collision);
         }
-        if shard.evict_for(&record.key) {
-            tracing::debug!("memory store: at capacity, evicted the session expiring first");
+        if record.expires_at <= now {
+            // Created dead: no load could ever return it, so it takes no
+            // room and evicts nobody.
+            shard.remove(&record.key);
+            return Ok(CreateOutcome::Created);
+        }
+        match shard.evict_for(&record.key) {
+            Room::Free => {}
+            Room::Evicted => {
+                tracing::debug!("memory store: at capacity, evicted the session expiring first");
+            }
+            Room::None => {
+                // A capacity of zero: the session is evicted as it lands.
+                tracing::debug!("memory store: capacity zero, the session is not kept");
+                return Ok(CreateOutcome::Created);
+            }
         }
         shard.put(record.key, Entry::of(record));
         Ok(CreateOutcome::Created)
@@ -268,8 +283,12 @@ impl Store for MemoryStore {
     ) -> Result<Vec<Record>, StoreError> {
         let mut records = Vec::new();
         for (n, key) in self.keys_of(principal) {
+            // Checked again: a save may have moved the session to another
+            // principal since the keys were listed.
             let shard = self.shards[n].lock();
-            let live = shard.get(&key).filter(|entry| entry.is_live(now));
+            let live = shard.get(&key).filter(|entry| {
+                entry.is_live(now) && entry.principal.as_deref() == Some(principal)
+            });
             records.extend(live.map(|entry| entry.record(key)));
         }
         records.sort_by_key(|record| record.created_at);

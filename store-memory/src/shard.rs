@@ -85,6 +85,17 @@ pub(crate) struct Sessions {
     capacity: usize,
 }
 
+/// Whether a shard can take one more session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Room {
+    /// It has room, or already holds the key.
+    Free,
+    /// The session expiring soonest was evicted to make room.
+    Evicted,
+    /// It holds nothing and may hold nothing: a capacity of zero.
+    None,
+}
+
 /// A shard: its sessions behind a lock that no caller holds across an
 /// `.await`.
 #[derive(Debug)]
@@ -180,16 +191,16 @@ impl Sessions {
     }
 
     /// Makes room for a new session under `key` when the shard is full,
-    /// by evicting the session that expires soonest. Returns whether one
-    /// was evicted.
-    pub(crate) fn evict_for(&mut self, key: &StorageKey) -> bool {
+    /// by evicting the session that expires soonest.
+    pub(crate) fn evict_for(&mut self, key: &StorageKey) -> Room {
         if self.map.len() < self.capacity || self.map.contains_key(key) {
-            return false;
+            return Room::Free;
         }
         let Some(&(_, soonest)) = self.by_expiry.first() else {
-            return false;
+            return Room::None;
         };
-        self.remove(&soonest).is_some()
+        self.remove(&soonest);
+        Room::Evicted
     }
 
     /// The keys of the sessions filed under `principal`.
@@ -275,14 +286,14 @@ mod tests {
         assert_agrees(&sessions);
 
         // Full: the fourth session evicts the one expiring first.
-        assert!(sessions.evict_for(&keys[3]));
+        assert_eq!(sessions.evict_for(&keys[3]), Room::Evicted);
         sessions.put(keys[3], entry(now + Duration::seconds(4), None));
         assert!(sessions.get(&keys[0]).is_none());
         assert_eq!(sessions.keys_of("ann").count(), 0);
         assert_agrees(&sessions);
 
         // Replacing a session already here evicts nothing.
-        assert!(!sessions.evict_for(&keys[3]));
+        assert_eq!(sessions.evict_for(&keys[3]), Room::Free);
 
         assert_eq!(sessions.sweep(now + Duration::seconds(6), 10), 2);
         assert_eq!(sessions.len(), 1);
