@@ -9,8 +9,8 @@
 //!   key, `UPDATE` of data, version and expiry, `UPDATE` of the expiry,
 //!   and `DELETE`, on a table the store's own migration created under
 //!   another name, through the store's own pool;
-//! - memory: a moka cache of the same records, with plain `insert`, `get`
-//!   and `invalidate`.
+//! - memory: a moka cache of the same records (the memory store's former
+//!   backing), with plain `insert`, `get` and `invalidate`.
 //!
 //! Neither side checks more than the outcome it needs: a raw load reads
 //! every column but does not parse the JSON, which the store must do.
