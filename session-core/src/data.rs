@@ -158,10 +158,6 @@ impl Data {
         Members::of(self)
     }
 
-    pub(crate) fn text(&self) -> &str {
-        &self.text
-    }
-
     fn same_text(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.text, &other.text) || self.text == other.text
     }
@@ -607,20 +603,6 @@ impl View {
         let text = String::from_utf8(out)
             .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
         Data::from_text(text)
-    }
-
-    /// The whole object, parsed.
-    pub(crate) fn rendered_map(&mut self) -> Map<String, Value> {
-        self.render().to_map()
-    }
-
-    /// The view's whole text, for deserializing all of it at once.
-    pub(crate) fn with_text<R>(&mut self, read: impl FnOnce(&str) -> R) -> R {
-        if self.is_changed() {
-            let data = self.render();
-            return read(data.text());
-        }
-        read(self.base.text())
     }
 }
 

@@ -273,7 +273,7 @@ impl Session {
 
         let mut loaded = self.writable().await?;
         let empty = loaded.base.is_none() && loaded.log.is_empty();
-        if empty || loaded.work.data.rendered_map() != data {
+        if empty || loaded.work.data.render().to_map() != data {
             loaded.record(Change::Replace(data))?;
         }
         Ok(())
@@ -292,10 +292,9 @@ impl Session {
         if loaded.base.is_none() && loaded.log.is_empty() {
             return Ok(None);
         }
-        loaded
-            .work
-            .data
-            .with_text(|text| serde_json::from_str::<T>(text))
+        // An unchanged view renders as its base, sharing the text.
+        let data = loaded.work.data.render();
+        serde_json::from_str::<T>(data.as_str())
             .map(Some)
             .map_err(|source| Error::Deserialize {
                 key: String::new(),

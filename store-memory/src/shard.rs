@@ -1,5 +1,6 @@
 //! One shard of the memory store: a map of sessions and its two indexes.
 
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -127,25 +128,34 @@ impl Sessions {
 
     /// Files `entry` under `key`, in place of what was there.
     pub(crate) fn put(&mut self, key: StorageKey, entry: Box<Entry>) {
-        let (expires_at, principal) = (entry.expires_at, entry.principal.clone());
-        let old = self.map.insert(key, entry);
-
-        let (old_expiry, old_principal) = match &old {
-            Some(old) => (Some(old.expires_at), old.principal.as_deref()),
-            None => (None, None),
+        let (old_expiry, old_principal) = match self.map.entry(key) {
+            MapEntry::Occupied(mut slot) => {
+                let old = std::mem::replace(slot.get_mut(), entry);
+                (Some(old.expires_at), old.principal)
+            }
+            MapEntry::Vacant(slot) => {
+                slot.insert(entry);
+                (None, None)
+            }
         };
-        if old_expiry != Some(expires_at) {
+        let Some(new) = self.map.get(&key) else {
+            return;
+        };
+
+        if old_expiry != Some(new.expires_at) {
             if let Some(at) = old_expiry {
                 self.by_expiry.remove(&(at, key));
             }
-            self.by_expiry.insert((expires_at, key));
+            self.by_expiry.insert((new.expires_at, key));
         }
-        if old_principal != principal.as_deref() {
-            if let Some(old_principal) = old_principal {
+        // Most saves keep the principal: only a change touches the index.
+        if old_principal.as_deref() != new.principal.as_deref() {
+            if let Some(old_principal) = &old_principal {
                 unindex(&mut self.by_principal, old_principal, &key);
             }
-            if let Some(principal) = principal {
-                self.by_principal.entry(principal).or_default().insert(key);
+            if let Some(principal) = &new.principal {
+                let keys = self.by_principal.entry(principal.clone()).or_default();
+                keys.insert(key);
             }
         }
     }
