@@ -14,8 +14,8 @@ use redis::{Cmd, FromRedisValue};
 use serde_json::json;
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{
-    truncate_to_millis, Commit, CreateOutcome, Data, Expiry, Id, Record, SaveOutcome, Session,
-    SessionConfig, Store, TouchOutcome,
+    to_unix_millis, truncate_to_millis, Commit, CreateOutcome, Data, Expiry, Id, Record,
+    SaveOutcome, Session, SessionConfig, Store, TouchOutcome,
 };
 use store_redis::RedisStore;
 
@@ -110,6 +110,8 @@ on_node_and_cluster!(
     touch_moves_the_ttl_up_to_the_deadline,
     principal_sets_follow_records,
     stale_index_members_are_checked,
+    records_of_the_previous_layout_still_work,
+    foreign_values_are_no_session,
 );
 
 fn now() -> OffsetDateTime {
@@ -231,7 +233,7 @@ async fn touch_moves_the_ttl_up_to_the_deadline(mut t: Target) {
     };
     let key = t.store.record_key(&record.key);
     t.store.create(&record, now).await.expect("create");
-    let data: String = t.raw.query(redis::cmd("HGET").arg(&key).arg("data")).await;
+    let before: String = t.raw.query(redis::cmd("GET").arg(&key)).await;
 
     let touched = t
         .store
@@ -242,8 +244,190 @@ async fn touch_moves_the_ttl_up_to_the_deadline(mut t: Target) {
     assert_ttl_near(t.raw.pttl(&key).await, Duration::hours(2), "capped touch");
     let loaded = t.store.load(&record.key, now).await.expect("load");
     assert_eq!(loaded.map(|r| r.expires_at), Some(record.deadline));
-    let after: String = t.raw.query(redis::cmd("HGET").arg(&key).arg("data")).await;
-    assert_eq!(after, data);
+    let after: String = t.raw.query(redis::cmd("GET").arg(&key)).await;
+    // The header keeps times 20 digits wide.
+    let millis = |at: OffsetDateTime| format!("{:020}", to_unix_millis(at));
+    let expected = before.replacen(
+        &format!(" {} ", millis(record.expires_at)),
+        &format!(" {} ", millis(record.deadline)),
+        1,
+    );
+    assert_eq!(after, expected, "only the expiry changed");
+}
+
+/// Writes `record` the way earlier versions did: one hash, with a TTL,
+/// named in its principal's set.
+async fn write_as_hash(t: &mut Target, record: &Record, now: OffsetDateTime) {
+    let key = t.store.record_key(&record.key);
+    let millis = |at: OffsetDateTime| to_unix_millis(at).to_string();
+    let mut hset = redis::cmd("HSET");
+    hset.arg(&key)
+        .arg("version")
+        .arg(record.version)
+        .arg("data")
+        .arg(record.data.as_str())
+        .arg("created")
+        .arg(millis(record.created_at))
+        .arg("expires")
+        .arg(millis(record.expires_at))
+        .arg("deadline")
+        .arg(millis(record.deadline))
+        .arg("writer")
+        .arg(12345);
+    if let Some(principal) = &record.principal {
+        hset.arg("principal").arg(principal);
+        let set = t.store.principal_key(principal);
+        t.raw
+            .query::<i64>(redis::cmd("SADD").arg(&set).arg(record.key.to_hex()))
+            .await;
+    }
+    t.raw.query::<i64>(&hset).await;
+    let ttl = (record.expires_at - now).whole_milliseconds();
+    t.raw
+        .query::<i64>(
+            redis::cmd("PEXPIRE")
+                .arg(&key)
+                .arg(i64::try_from(ttl).expect("fits")),
+        )
+        .await;
+}
+
+async fn type_of(t: &mut Target, record: &Record) -> String {
+    let key = t.store.record_key(&record.key);
+    t.raw.query(redis::cmd("TYPE").arg(key)).await
+}
+
+/// Sessions stored by earlier versions, one hash each, stay readable,
+/// listable, touchable and removable; a save rewrites one as a string.
+async fn records_of_the_previous_layout_still_work(mut t: Target) {
+    let now = now();
+    let first = owned_by("erin", now);
+    let second = owned_by("erin", now);
+    let third = owned_by("erin", now);
+    for each in [&first, &second, &third] {
+        write_as_hash(&mut t, each, now).await;
+    }
+
+    let loaded = t.store.load(&first.key, now).await.expect("load");
+    assert_eq!(loaded.as_ref(), Some(&first));
+    let mut listed = t.store.list_by_principal("erin", now).await.expect("list");
+    listed.sort_by_key(|record| record.key.to_hex());
+    let mut all = vec![first.clone(), second.clone(), third.clone()];
+    all.sort_by_key(|record| record.key.to_hex());
+    assert_eq!(listed, all);
+
+    let later = now + Duration::hours(2);
+    let touched = t.store.touch(&first.key, later, now).await.expect("touch");
+    assert_eq!(touched, TouchOutcome::Touched);
+    let loaded = t.store.load(&first.key, now).await.expect("load");
+    assert_eq!(loaded.map(|record| record.expires_at), Some(later));
+    assert_ttl_near(
+        t.raw.pttl(&t.store.record_key(&first.key)).await,
+        Duration::hours(2),
+        "touched hash",
+    );
+
+    let stale = Record {
+        version: 2,
+        ..second.clone()
+    };
+    let conflict = t.store.save(&stale, 7, now).await.expect("save");
+    assert_eq!(conflict, SaveOutcome::Conflict);
+    let saved = t.store.save(&stale, 1, now).await.expect("save");
+    assert_eq!(saved, SaveOutcome::Saved);
+    assert_eq!(type_of(&mut t, &second).await, "string");
+    let loaded = t.store.load(&second.key, now).await.expect("load");
+    assert_eq!(loaded, Some(stale));
+
+    t.store.delete(&third.key).await.expect("delete");
+    assert!(!t.raw.exists(&t.store.record_key(&third.key)).await);
+    let revoked = t
+        .store
+        .delete_by_principal("erin", now)
+        .await
+        .expect("revoke");
+    assert_eq!(revoked, 2);
+    for each in [&first, &second, &third] {
+        assert_eq!(t.store.load(&each.key, now).await.expect("load"), None);
+    }
+
+    // A dead hash is replaced by a create.
+    let dead = record(now - Duration::hours(2), now - Duration::hours(1));
+    write_as_hash(
+        &mut t,
+        &Record {
+            expires_at: now + Duration::seconds(30),
+            ..dead.clone()
+        },
+        now,
+    )
+    .await;
+    let created = t.store.create(&dead, now - Duration::hours(2)).await;
+    assert_eq!(created.expect("create"), CreateOutcome::Collision);
+    let fresh = record(now, now + Duration::hours(1));
+    let fresh = Record {
+        key: dead.key,
+        ..fresh
+    };
+    let created = t.store.create(&fresh, now + Duration::minutes(1)).await;
+    assert_eq!(created.expect("create"), CreateOutcome::Created);
+    assert_eq!(type_of(&mut t, &fresh).await, "string");
+}
+
+/// A record key holding what no version of the store wrote (a damaged
+/// string, a list) reads as a decode error, never a panic or a wrong
+/// session, and each write treats it as no live session.
+async fn foreign_values_are_no_session(mut t: Target) {
+    let now = now();
+    let foreign = |kind, key: &str| match kind {
+        0 => redis::cmd("SET")
+            .arg(key)
+            .arg("s1 1 2 3\nnot a record")
+            .clone(),
+        1 => redis::cmd("SET")
+            .arg(key)
+            .arg(r#"{"user":"mallory"}"#)
+            .clone(),
+        _ => redis::cmd("RPUSH").arg(key).arg("a").arg("b").clone(),
+    };
+
+    for kind in 0..3 {
+        let record = record(now, now + Duration::hours(1));
+        let key = t.store.record_key(&record.key);
+        let write = foreign(kind, &key);
+        t.raw.query::<redis::Value>(&write).await;
+
+        let error = t
+            .store
+            .load(&record.key, now)
+            .await
+            .expect_err("not a record");
+        assert!(error.is_decode(), "{kind}: {error}");
+
+        let saved = t.store.save(&record, 1, now).await.expect("save");
+        assert_eq!(saved, SaveOutcome::Missing, "{kind}");
+        assert!(!t.raw.exists(&key).await, "{kind}");
+
+        t.raw.query::<redis::Value>(&write).await;
+        let touched = t
+            .store
+            .touch(&record.key, now + Duration::hours(2), now)
+            .await;
+        assert_eq!(touched.expect("touch"), TouchOutcome::Missing, "{kind}");
+
+        t.raw.query::<redis::Value>(&write).await;
+        let created = t.store.create(&record, now).await.expect("create");
+        assert_eq!(created, CreateOutcome::Created, "{kind}");
+        let loaded = t.store.load(&record.key, now).await.expect("load");
+        assert_eq!(loaded.as_ref(), Some(&record), "{kind}");
+
+        t.raw
+            .query::<redis::Value>(&redis::cmd("DEL").arg(&key).clone())
+            .await;
+        t.raw.query::<redis::Value>(&write).await;
+        t.store.delete(&record.key).await.expect("delete");
+        assert!(!t.raw.exists(&key).await, "{kind}");
+    }
 }
 
 /// Each principal's set names exactly its live records as they are

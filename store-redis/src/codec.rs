@@ -1,32 +1,42 @@
-//! How a [`Record`] is laid out in a Redis hash.
+//! How a [`Record`] is laid out in Redis: one string per record.
 //!
-//! Fields: `version`, `data` (JSON object), `created`, `expires` and
-//! `deadline` (Unix milliseconds as decimal text), `writer` (the token of
-//! the last create or save), and `principal` and `expiry` (JSON) when the
-//! record has them. The key itself is the storage key, so it is not
-//! repeated inside.
+//! The string is a one-line header, then the principal, the expiry
+//! policy and the data, back to back:
+//!
+//! ```text
+//! s1 <version> <writer> <expires> <deadline> <principal length> <created> <expiry length>\n
+//! <principal><expiry JSON><data JSON>
+//! ```
+//!
+//! Numbers are decimal text; times are Unix milliseconds; `writer` is
+//! the token of the last create or save. The principal's length is `-1`
+//! when the record has none, the expiry's `0` when it has none. The
+//! first five numbers have fixed widths (20 characters each, the
+//! principal's length 10, zero-padded after any sign), so the scripts
+//! find what they compare at fixed offsets instead of matching a
+//! pattern, which costs Redis more than the `GET` itself. The key itself
+//! is the storage key, so it is not repeated inside.
+//!
+//! The scripts never look past the principal, so a read-and-write is
+//! one `GET` and one `SET`.
+//! Records written by earlier versions, one hash per record, are still
+//! read (see [`legacy`]); the next save or create rewrites them.
 
+use std::fmt;
 use std::io::Write as _;
 
-use redis::{RedisWrite, ToRedisArgs, Value};
+use redis::{RedisWrite, ToRedisArgs};
 use session_core::time::OffsetDateTime;
 use session_core::{from_unix_millis, to_unix_millis, Data, Record, StorageKey};
 
 use crate::error::Error;
 
-/// The fields a record is read back from, in the order [`decode`] takes
-/// their values (an `HMGET` reply).
-pub(crate) const FIELDS: [&str; 7] = [
-    "version",
-    "data",
-    "created",
-    "expires",
-    "deadline",
-    "principal",
-    "expiry",
-];
+pub(crate) mod legacy;
 
-/// What decoding a stored field gives.
+/// What every record in this layout starts with.
+const TAG: &[u8] = b"s1 ";
+
+/// What decoding a stored record gives.
 type Decoded<T> = Result<T, Error>;
 
 /// A storage key as 64 lower-case hex digits: a record's key without its
@@ -73,135 +83,165 @@ impl ToRedisArgs for RecordKey<'_> {
     }
 }
 
-/// A record as the create and save scripts take it: the field and value
-/// pairs of one `HSET`, with `version`, `data`, `created`, `expires`,
-/// `deadline` and `writer` first and in that order (the scripts read
-/// them by position), then `principal` and `expiry` when it has them.
-pub(crate) struct RecordFields<'a> {
+/// A record as it is stored, written straight into a command as one
+/// argument.
+pub(crate) struct Encoded<'a> {
     pub(crate) record: &'a Record,
     /// The token naming this one write (see `create.lua`).
     pub(crate) writer: u64,
 }
 
-impl ToRedisArgs for RecordFields<'_> {
+impl ToRedisArgs for Encoded<'_> {
     fn write_redis_args<W>(&self, out: &mut W)
     where
         W: ?Sized + RedisWrite,
     {
         let record = self.record;
+        // The policy is a few dozen bytes, and its length comes first.
+        let expiry = record
+            .expiry
+            .as_ref()
+            .map(|expiry| serde_json::to_vec(expiry).unwrap_or_default())
+            .unwrap_or_default();
+        let principal = record.principal.as_deref();
+        let principal_len = principal.map_or(-1, |text| i64::try_from(text.len()).unwrap_or(-1));
 
-        out.write_arg(b"version");
-        record.version.write_redis_args(out);
-        out.write_arg(b"data");
-        out.write_arg(record.data.as_str().as_bytes());
-        out.write_arg(b"created");
-        to_unix_millis(record.created_at).write_redis_args(out);
-        out.write_arg(b"expires");
-        to_unix_millis(record.expires_at).write_redis_args(out);
-        out.write_arg(b"deadline");
-        to_unix_millis(record.deadline).write_redis_args(out);
-        out.write_arg(b"writer");
-        self.writer.write_redis_args(out);
-
-        if let Some(principal) = &record.principal {
-            out.write_arg(b"principal");
-            out.write_arg(principal.as_bytes());
-        }
-        if let Some(expiry) = &record.expiry {
-            out.write_arg(b"expiry");
-            let mut arg = out.writer_for_next_arg();
-            let _ = serde_json::to_writer(&mut arg, expiry);
-        }
-    }
-
-    fn num_of_args(&self) -> usize {
-        let optional = usize::from(self.record.principal.is_some())
-            + usize::from(self.record.expiry.is_some());
-        2 * (6 + optional)
+        // Writing into the command's own buffer cannot fail.
+        let mut arg = out.writer_for_next_arg();
+        let _ = writeln!(
+            arg,
+            "s1 {} {} {} {} {principal_len:0PRINCIPAL$} {} {}",
+            Padded(record.version),
+            Padded(self.writer),
+            Padded(to_unix_millis(record.expires_at)),
+            Padded(to_unix_millis(record.deadline)),
+            to_unix_millis(record.created_at),
+            expiry.len(),
+        );
+        let _ = arg.write_all(principal.unwrap_or_default().as_bytes());
+        let _ = arg.write_all(&expiry);
+        let _ = arg.write_all(record.data.as_str().as_bytes());
     }
 }
 
-/// The values of [`FIELDS`] in an `HMGET` reply.
-pub(crate) fn field_values(reply: &Value) -> Decoded<&[Value; FIELDS.len()]> {
-    let unexpected = Error::UnexpectedRead { command: "HMGET" };
-    let Value::Array(values) = reply else {
-        return Err(unexpected);
+/// The width of each fixed-width number in the header.
+const WIDTH: usize = 20;
+
+/// The width of the principal's length in the header.
+const PRINCIPAL: usize = 10;
+
+/// A version, token or time as the header and the scripts take it:
+/// zero-padded to [`WIDTH`] characters after any sign.
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T: fmt::Display> fmt::Display for Padded<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:0WIDTH$}", self.0)
+    }
+}
+
+impl<T: fmt::Display> ToRedisArgs for Padded<T> {
+    fn write_redis_args<W>(&self, out: &mut W)
+    where
+        W: ?Sized + RedisWrite,
+    {
+        let mut arg = out.writer_for_next_arg();
+        // Writing into the command's own buffer cannot fail.
+        let _ = write!(arg, "{self}");
+    }
+}
+
+/// Rebuilds the record stored under `key` from its string.
+pub(crate) fn decode(key: StorageKey, stored: &[u8]) -> Decoded<Record> {
+    let rest = stored
+        .strip_prefix(TAG)
+        .ok_or(Error::Malformed { field: "layout" })?;
+    let end = rest
+        .iter()
+        .position(|&byte| byte == b'\n')
+        .ok_or(Error::Malformed { field: "header" })?;
+    let (header, body) = (&rest[..end], &rest[end + 1..]);
+
+    let header = std::str::from_utf8(header).map_err(|_| Error::Malformed { field: "header" })?;
+    let mut fields = header.split(' ');
+    let mut next = |field| fields.next().ok_or(Error::Malformed { field });
+    let version = number(next("version")?, "version")?;
+    // The writer token matters only to the scripts.
+    next("writer")?;
+    let expires_at = time(next("expires")?, "expires")?;
+    let deadline = time(next("deadline")?, "deadline")?;
+    let principal_len: i64 = number(next("principal")?, "principal")?;
+    let created_at = time(next("created")?, "created")?;
+    let expiry_len: usize = number(next("expiry")?, "expiry")?;
+    if fields.next().is_some() {
+        return Err(Error::Malformed { field: "header" });
+    }
+
+    let (principal, body) = match usize::try_from(principal_len) {
+        Ok(len) => {
+            let (text, body) = split(body, len, "principal")?;
+            let text =
+                std::str::from_utf8(text).map_err(|_| Error::Malformed { field: "principal" })?;
+            (Some(text.to_owned()), body)
+        }
+        Err(_) if principal_len == -1 => (None, body),
+        Err(_) => return Err(Error::Malformed { field: "principal" }),
     };
-    values.as_slice().try_into().map_err(|_| unexpected)
-}
-
-/// Rebuilds the record stored under `key` from the values of [`FIELDS`];
-/// `None` when the hash holds none of them.
-pub(crate) fn decode(key: StorageKey, values: &[Value; FIELDS.len()]) -> Decoded<Option<Record>> {
-    if values.iter().all(|value| matches!(value, Value::Nil)) {
-        return Ok(None);
-    }
-    let [version, data, created, expires, deadline, principal, expiry] = values;
-
-    let data = std::str::from_utf8(bytes(data, "data")?)
-        .map_err(|_| Error::Malformed { field: "data" })
-        .and_then(|text| {
-            Data::parse(text).map_err(|source| Error::Json {
-                field: "data",
-                source,
-            })
-        })?;
-    let expiry = optional_bytes(expiry, "expiry")?
-        .map(serde_json::from_slice)
+    let (expiry, data) = split(body, expiry_len, "expiry")?;
+    let expiry = (!expiry.is_empty())
+        .then(|| serde_json::from_slice(expiry))
         .transpose()
         .map_err(|source| Error::Json {
             field: "expiry",
             source,
         })?;
-    let principal = optional_bytes(principal, "principal")?
-        .map(|bytes| std::str::from_utf8(bytes).map(str::to_owned))
-        .transpose()
-        .map_err(|_| Error::Malformed { field: "principal" })?;
 
-    Ok(Some(Record {
+    Ok(Record {
         key,
-        data,
-        version: number(version, "version")?,
-        created_at: time(created, "created")?,
-        expires_at: time(expires, "expires")?,
-        deadline: time(deadline, "deadline")?,
+        data: parse_data(data)?,
+        version,
+        created_at,
+        expires_at,
+        deadline,
         principal,
         expiry,
-    }))
+    })
 }
 
-fn optional_bytes<'a>(value: &'a Value, field: &'static str) -> Decoded<Option<&'a [u8]>> {
-    match value {
-        Value::Nil => Ok(None),
-        Value::BulkString(bytes) => Ok(Some(bytes)),
-        _ => Err(Error::Malformed { field }),
+/// The session's values from their stored JSON text.
+fn parse_data(text: &[u8]) -> Decoded<Data> {
+    let text = std::str::from_utf8(text).map_err(|_| Error::Malformed { field: "data" })?;
+    Data::parse(text).map_err(|source| Error::Json {
+        field: "data",
+        source,
+    })
+}
+
+/// The first `len` bytes of `body` and the rest.
+fn split<'a>(body: &'a [u8], len: usize, field: &'static str) -> Decoded<(&'a [u8], &'a [u8])> {
+    if len > body.len() {
+        return Err(Error::Malformed { field });
     }
+    Ok(body.split_at(len))
 }
 
-fn bytes<'a>(value: &'a Value, field: &'static str) -> Decoded<&'a [u8]> {
-    optional_bytes(value, field)?.ok_or(Error::Malformed { field })
+fn number<T: std::str::FromStr>(text: &str, field: &'static str) -> Decoded<T> {
+    text.parse().map_err(|_| Error::Malformed { field })
 }
 
-fn number<T: std::str::FromStr>(value: &Value, field: &'static str) -> Decoded<T> {
-    std::str::from_utf8(bytes(value, field)?)
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .ok_or(Error::Malformed { field })
-}
-
-fn time(value: &Value, field: &'static str) -> Decoded<OffsetDateTime> {
-    from_unix_millis(number(value, field)?).ok_or(Error::Malformed { field })
+fn time(text: &str, field: &'static str) -> Decoded<OffsetDateTime> {
+    from_unix_millis(number(text, field)?).ok_or(Error::Malformed { field })
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::json;
     use session_core::time::Duration;
     use session_core::{truncate_to_millis, Expiry, Id};
 
     use super::*;
 
-    fn record() -> Record {
+    pub(crate) fn record() -> Record {
         let now = truncate_to_millis(OffsetDateTime::now_utc());
         let data = Data::try_from(json!({ "user": "alice", "n": 1.5 })).expect("an object");
 
@@ -212,126 +252,137 @@ mod tests {
             created_at: now,
             expires_at: now + Duration::hours(1),
             deadline: now + Duration::days(30),
-            principal: Some("user 7 {x}".to_owned()),
+            principal: Some("user 7 {x}\nand a line".to_owned()),
             expiry: Some(Expiry::new(Duration::minutes(5), Duration::days(30))),
         }
     }
 
-    /// The field and value pairs the scripts are given for `record`.
-    fn pairs(record: &Record) -> Vec<(String, Vec<u8>)> {
-        let args = RecordFields { record, writer: 7 }.to_redis_args();
-        assert_eq!(args.len(), RecordFields { record, writer: 7 }.num_of_args());
-        args.chunks_exact(2)
-            .map(|pair| {
-                let name = String::from_utf8(pair[0].clone()).expect("field names are text");
-                (name, pair[1].clone())
-            })
-            .collect()
-    }
-
-    /// The `HMGET` reply for a hash holding `pairs`.
-    fn as_read(pairs: &[(String, Vec<u8>)]) -> Value {
-        let values = FIELDS
-            .iter()
-            .map(|field| {
-                pairs
-                    .iter()
-                    .find(|(name, _)| name == field)
-                    .map_or(Value::Nil, |(_, value)| Value::BulkString(value.clone()))
-            })
-            .collect();
-        Value::Array(values)
-    }
-
-    fn values(reply: &Value) -> &[Value; FIELDS.len()] {
-        field_values(reply).expect("an HMGET reply")
-    }
-
-    fn set(reply: &mut Value, field: &str, value: Value) {
-        let Value::Array(values) = reply else {
-            unreachable!("as_read builds an array");
-        };
-        let at = FIELDS.iter().position(|name| *name == field).expect(field);
-        values[at] = value;
+    /// The stored string of `record`.
+    fn encoded(record: &Record) -> Vec<u8> {
+        let mut args = Encoded { record, writer: 7 }.to_redis_args();
+        assert_eq!(args.len(), 1, "one argument");
+        args.remove(0)
     }
 
     #[test]
-    fn record_round_trips_through_its_fields() {
+    fn record_round_trips_through_its_string() {
         let record = record();
 
-        let back = decode(record.key, values(&as_read(&pairs(&record)))).expect("decodes");
+        let back = decode(record.key, &encoded(&record)).expect("decodes");
 
-        assert_eq!(back, Some(record));
+        assert_eq!(back, record);
     }
 
     #[test]
-    fn scripts_find_the_fixed_fields_by_position() {
-        let record = record();
-        let names: Vec<String> = pairs(&record).into_iter().map(|(name, _)| name).collect();
+    fn optional_parts_may_be_absent_or_empty() {
+        for principal in [None, Some(String::new())] {
+            let record = Record {
+                principal,
+                expiry: None,
+                ..record()
+            };
 
-        assert_eq!(
-            names,
-            [
-                "version",
-                "data",
-                "created",
-                "expires",
-                "deadline",
-                "writer",
-                "principal",
-                "expiry"
-            ]
-        );
-        assert_eq!(pairs(&record)[5].1, b"7");
+            let back = decode(record.key, &encoded(&record)).expect("decodes");
+
+            assert_eq!(back, record);
+        }
     }
 
     #[test]
-    fn optional_fields_may_be_absent() {
+    fn the_header_is_what_the_scripts_match() {
         let record = Record {
-            principal: None,
+            principal: Some("bob".to_owned()),
             expiry: None,
+            version: 3,
             ..record()
         };
-        let pairs = pairs(&record);
 
-        assert_eq!(pairs.len(), 6);
-        let back = decode(record.key, values(&as_read(&pairs))).expect("decodes");
-        assert_eq!(back, Some(record));
+        let stored = String::from_utf8(encoded(&record)).expect("text");
+
+        let header = format!(
+            "s1 {:020} {:020} {:020} {:020} {:010} {} 0\nbob{{",
+            3,
+            7,
+            to_unix_millis(record.expires_at),
+            to_unix_millis(record.deadline),
+            3,
+            to_unix_millis(record.created_at),
+        );
+        assert!(stored.starts_with(&header), "{stored}");
+    }
+
+    /// `read.lua` takes the fixed-width numbers at these offsets, for any
+    /// values, the extremes included.
+    #[test]
+    fn the_scripts_find_the_numbers_at_fixed_offsets() {
+        let early = from_unix_millis(-5).expect("a time");
+        for (version, writer, expires_at, principal) in [
+            (u64::MAX, u64::MAX, early, None),
+            (0, 0, record().expires_at, Some("p".repeat(300))),
+        ] {
+            let record = Record {
+                version,
+                expires_at,
+                principal: principal.clone(),
+                ..record()
+            };
+            let mut args = Encoded {
+                record: &record,
+                writer,
+            }
+            .to_redis_args();
+            let stored = String::from_utf8(args.remove(0)).expect("text");
+
+            // Lua's 1-based, inclusive ranges, as in `read.lua`.
+            let at = |from: usize, to: usize| &stored[from - 1..to];
+            assert_eq!(at(1, 3), "s1 ");
+            assert_eq!(at(4, 23).parse::<u64>().ok(), Some(version));
+            assert_eq!(at(25, 44).parse::<u64>().ok(), Some(writer));
+            let expires = to_unix_millis(expires_at);
+            assert_eq!(at(46, 65).parse::<i64>().ok(), Some(expires));
+            let deadline = to_unix_millis(record.deadline);
+            assert_eq!(at(67, 86).parse::<i64>().ok(), Some(deadline));
+            let length = principal.as_ref().map_or(-1, |text| text.len() as i64);
+            assert_eq!(at(88, 97).parse::<i64>().ok(), Some(length));
+            assert_eq!(at(98, 98), " ");
+            assert_eq!(decode(record.key, stored.as_bytes()).ok(), Some(record));
+        }
     }
 
     #[test]
-    fn a_hash_without_any_field_is_no_record() {
-        let reply = Value::Array(vec![Value::Nil; FIELDS.len()]);
-
-        let decoded = decode(record().key, values(&reply)).expect("decodes");
-
-        assert_eq!(decoded, None);
-    }
-
-    #[test]
-    fn damaged_fields_are_decode_errors() {
+    fn damaged_records_are_decode_errors() {
         let record = record();
-        let good = as_read(&pairs(&record));
-        let cases: [(&str, &[u8]); 5] = [
-            ("version", b"-1"),
-            ("expires", b"soon"),
-            ("created", b"99999999999999999999"),
-            ("data", b"[1, 2]"),
-            ("principal", b"\xff\xfe"),
+        let good = String::from_utf8(encoded(&record)).expect("text");
+        let (header, body) = good.split_once('\n').expect("a header");
+        let mut cases = vec![
+            String::new(),
+            "s1 ".to_owned(),
+            format!("s2{}", &good[2..]),
+            header.to_owned(),
+            good.replacen("s1 18446744073709551615", "s1 -0000000000000000001", 1),
+            good.replacen("s1 18446744073709551615", "s1 99999999999999999999", 1),
+            format!("{header} 1\n{body}"),
+            format!("{}\n{body}", header.rsplitn(3, ' ').nth(2).expect("fields")),
+            format!("{header}\n{}", &body[..body.len() - 1]),
+            format!("{header}\n"),
         ];
-
-        for (field, value) in cases {
-            let mut reply = good.clone();
-            set(&mut reply, field, Value::BulkString(value.to_vec()));
-
-            let error = decode(record.key, values(&reply)).expect_err(field);
-
-            assert!(error.is_malformed_record(), "{field}: {error}");
+        let fields: Vec<&str> = header.split(' ').collect();
+        for principal_len in ["9999", "-2", "x"] {
+            let mut damaged = fields.clone();
+            damaged[5] = principal_len;
+            cases.push(format!("{}\n{body}", damaged.join(" ")));
         }
 
-        let mut missing = good;
-        set(&mut missing, "deadline", Value::Nil);
-        assert!(decode(record.key, values(&missing)).is_err());
+        for case in cases {
+            let error = decode(record.key, case.as_bytes()).expect_err(&case);
+
+            assert!(error.is_malformed_record(), "{case:?}: {error}");
+        }
+
+        let mut not_text = good.into_bytes();
+        let at = not_text.len() - 3;
+        not_text[at] = 0xff;
+        assert!(decode(record.key, &not_text).is_err());
     }
 
     #[test]

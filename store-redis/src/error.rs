@@ -53,17 +53,18 @@ pub enum Error {
         command: &'static str,
     },
 
-    /// A stored record lacks a field, or the field has the wrong form.
+    /// A stored record lacks a field, or the field has the wrong form
+    /// (`layout` when the key holds no record of any known layout).
     #[error("stored session field {field} is missing or malformed")]
     Malformed {
-        /// The hash field.
+        /// The record's field.
         field: &'static str,
     },
 
     /// A stored record's JSON field does not parse.
     #[error("stored session field {field} is not the expected json")]
     Json {
-        /// The hash field.
+        /// The record's field.
         field: &'static str,
         /// The parser's error.
         #[source]

@@ -49,14 +49,22 @@
 //!
 //! # How a session is stored
 //!
-//! Each session is one hash under `prefix + hex(storage key)` with the
-//! fields `version`, `data` (the JSON object), `created`, `expires`,
-//! `deadline` (Unix milliseconds), `writer` (the token of the last
-//! write, see above), and `principal` and `expiry` (the per-session
-//! policy, JSON) when it has them. The key carries a
-//! millisecond TTL ending at the record's `expires_at`, so Redis evicts
-//! abandoned sessions by itself and [`Store::delete_expired`](
-//! session_core::Store::delete_expired) has nothing to do.
+//! Each session is one string under `prefix + hex(storage key)`: a
+//! one-line header of numbers (`version`, `writer` (the token of the
+//! last write, see above), `expires`, `deadline`, the principal's
+//! length, `created`, the expiry policy's length), then the principal,
+//! the per-session expiry policy (JSON) and the data (the JSON object).
+//! The key carries a millisecond TTL ending at the record's
+//! `expires_at`, so Redis evicts abandoned sessions by itself and
+//! [`Store::delete_expired`](session_core::Store::delete_expired) has
+//! nothing to do.
+//!
+//! Earlier versions stored each session as a hash with one field per
+//! part. Those records are still read, listed, touched and removed as
+//! they are, and a save or create rewrites one as a string, so an
+//! upgrade logs nobody out. A record key holding anything else (a
+//! damaged string, a list) loads as a decode error, which the
+//! middleware treats as no session, and a write over it removes it.
 //!
 //! The TTL is counted from the caller's `now`, not from Redis's clock: a
 //! skew between the application's and the server's clocks cannot make a
@@ -66,7 +74,8 @@
 //!
 //! # One round trip per operation
 //!
-//! - `load` is one `HMGET` of the record's fields.
+//! - `load` is one `GET` (and an `HMGET` after it for a record of the
+//!   earlier layout).
 //! - `create`, `save`, `touch` and `delete` are Lua scripts, sent once
 //!   and then called by their SHA-1 (`EVALSHA`, loading them again when a
 //!   restarted server has forgotten them). Each checks and writes

@@ -36,7 +36,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The default time the first connection may take.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Sessions in Redis, one hash per session with a native millisecond TTL.
+/// Sessions in Redis, one string per session with a native millisecond
+/// TTL.
 ///
 /// Cheap to clone; clones share the connection. See the [crate
 /// docs](crate) for the layout, the guarantees and the cluster mode.

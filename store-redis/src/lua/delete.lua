@@ -4,7 +4,12 @@
 -- ARGV[1] the key prefix, ARGV[2] '1' when the script keeps the
 -- principal index itself (one node).
 local key = KEYS[1]
-local principal = redis.call('HGET', key, 'principal')
+local stored = read(key)
+if stored == nil then
+  return false
+end
+
+local principal = stored and stored.principal or false
 redis.call('DEL', key)
 if principal and ARGV[2] == '1' then
   redis.call('SREM', ARGV[1] .. 'principal:' .. principal,

@@ -11,12 +11,11 @@ local now = tonumber(ARGV[3])
 local live = 0
 for _, member in ipairs(redis.call('SMEMBERS', set)) do
   local key = ARGV[1] .. member
-  local stored = redis.call('HMGET', key, 'principal', 'expires')
+  local stored = read(key)
   -- Members that name no record, or another principal's, are stale.
-  if stored[1] == principal then
+  if stored and stored.principal == principal then
     redis.call('DEL', key)
-    local expires = tonumber(stored[2])
-    if expires and expires > now then
+    if stored.expires and stored.expires > now then
       live = live + 1
     end
   end

@@ -4,18 +4,17 @@
 --
 -- ARGV[3] is the caller's clock in Unix milliseconds.
 local key = KEYS[1]
-local stored = redis.call('HMGET', key, 'principal', 'expires')
-if stored[1] ~= ARGV[4] then
-  -- A record without a principal is someone else's too.
-  if stored[1] or redis.call('EXISTS', key) == 1 then
-    return -1
-  end
+local stored = read(key)
+if stored == nil then
   return 0
+end
+-- A record without a principal, or unreadable, is someone else's too.
+if not stored or stored.principal ~= ARGV[4] then
+  return -1
 end
 
 redis.call('DEL', key)
-local expires = tonumber(stored[2])
-if expires and expires > tonumber(ARGV[3]) then
+if stored.expires and stored.expires > tonumber(ARGV[3]) then
   return 1
 end
 return 0

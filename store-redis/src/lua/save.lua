@@ -1,4 +1,5 @@
 -- save: writes the record at KEYS[1] if its stored version is ARGV[4].
+-- Versions come 20 digits wide, as the header stores them.
 --
 -- ARGV[1] the key prefix, ARGV[2] '1' when the script keeps the
 -- principal index itself (one node), ARGV[3] the caller's clock in Unix
@@ -6,10 +7,9 @@
 -- when a cluster caller has already added the record to its principal's
 -- set. ARGV[6] is the record's TTL from the caller's clock, ARGV[7] how
 -- long its principal's set must live (to the later of its expiry and
--- deadline). From ARGV[8] on, the record as HSET takes it: version,
--- data, created, expires, deadline and writer (a random token naming
--- this one write) in that order, then principal and expiry when it has
--- them.
+-- deadline), ARGV[8] its new version, ARGV[9] the write token (a random
+-- number naming this one write), ARGV[10] the record as stored, and
+-- ARGV[11] its principal when it has one.
 --
 -- Returns {1, previous principal} saved, {2, false} conflict,
 -- {3, principal of what was removed} missing, and on a cluster
@@ -21,14 +21,13 @@
 local key = KEYS[1]
 local now = tonumber(ARGV[3])
 local keeps_index = ARGV[2] == '1'
-local stored = redis.call('HMGET', key,
-  'expires', 'version', 'writer', 'principal', 'deadline', 'expiry')
-local current = tonumber(stored[1])
-local previous = stored[4]
+local stored = read(key)
+local current = stored and stored.expires
+local previous = stored and stored.principal or false
 
 local dead = not current or current <= now
-if not dead and stored[2] ~= ARGV[4] then
-  if stored[2] == ARGV[9] and stored[3] == ARGV[19] then
+if not dead and stored.version ~= ARGV[4] then
+  if stored.version == ARGV[8] and stored.writer == ARGV[9] then
     -- This very save, sent again after its reply was lost.
     return {1, false}
   end
@@ -39,7 +38,9 @@ end
 -- record that is already dead ends the session instead of sending a TTL
 -- of zero or less.
 if dead or tonumber(ARGV[6]) <= 0 then
-  redis.call('DEL', key)
+  if stored ~= nil then
+    redis.call('DEL', key)
+  end
   if keeps_index and previous then
     redis.call('SREM', ARGV[1] .. 'principal:' .. previous,
       string.sub(key, #ARGV[1] + 1))
@@ -47,20 +48,12 @@ if dead or tonumber(ARGV[6]) <= 0 then
   return {3, previous}
 end
 
-local principal, expiry = false, false
-for i = 20, #ARGV, 2 do
-  if ARGV[i] == 'principal' then
-    principal = ARGV[i + 1]
-  else
-    expiry = ARGV[i + 1]
-  end
-end
-
 -- The principal's set must name the record and live as long as it can.
 -- It already does unless the principal changes or the record may now
 -- live longer than before.
+local principal = ARGV[11] or false
 local index = principal and (previous ~= principal
-  or tonumber(ARGV[7]) > math.max(tonumber(stored[5]) or 0, current) - now)
+  or tonumber(ARGV[7]) > math.max(tonumber(stored.deadline) or 0, current) - now)
 
 -- On a cluster the set is updated by a separate call made before this
 -- one, so that a live record is never missing from its principal's set.
@@ -72,14 +65,8 @@ if keeps_index and previous and previous ~= principal then
   redis.call('SREM', ARGV[1] .. 'principal:' .. previous,
     string.sub(key, #ARGV[1] + 1))
 end
-redis.call('HSET', key, unpack(ARGV, 8))
-if previous and not principal then
-  redis.call('HDEL', key, 'principal')
-end
-if stored[6] and not expiry then
-  redis.call('HDEL', key, 'expiry')
-end
-redis.call('PEXPIRE', key, ARGV[6])
+-- SET rewrites a record of the previous layout as well.
+redis.call('SET', key, ARGV[10], 'PX', ARGV[6])
 
 if index and keeps_index then
   local set = ARGV[1] .. 'principal:' .. principal

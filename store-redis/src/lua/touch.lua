@@ -3,8 +3,9 @@
 --
 -- ARGV[1] the key prefix, ARGV[2] '1' when the script keeps the
 -- principal index itself (one node), ARGV[3] the caller's clock in Unix
--- milliseconds: only that clock decides what has expired. ARGV[5] is
--- ARGV[4] less ARGV[3], the key's new TTL.
+-- milliseconds: only that clock decides what has expired. ARGV[4] is
+-- 20 characters wide, as the header stores it. ARGV[5] is ARGV[4] less
+-- ARGV[3], the key's new TTL.
 --
 -- Returns {1, false} touched, and {0, principal of what was removed or
 -- false} missing.
@@ -13,28 +14,35 @@
 -- redis.call costs Redis a floating-point print, more than the command.
 local key = KEYS[1]
 local now = tonumber(ARGV[3])
-local stored = redis.call('HMGET', key, 'expires', 'deadline', 'principal')
+local stored = read(key)
 
-local current = tonumber(stored[1])
+local current = stored and stored.expires
 if current and current > now then
   local target, ttl = ARGV[4], ARGV[5]
-  local deadline = tonumber(stored[2])
+  local deadline = tonumber(stored.deadline)
   if deadline and deadline < tonumber(target) then
-    target, ttl = stored[2], string.format('%d', deadline - now)
+    target, ttl = stored.deadline, string.format('%d', deadline - now)
   end
 
   -- Moved into the past, the session ends below: no TTL of zero or
   -- less is ever sent.
   if tonumber(ttl) > 0 then
-    redis.call('HSET', key, 'expires', target)
+    if stored.legacy then
+      redis.call('HSET', key, 'expires', target)
+    else
+      -- The expiry's place in the header; the rest stays as it is.
+      redis.call('SETRANGE', key, 45, target)
+    end
     redis.call('PEXPIRE', key, ttl)
     return {1, false}
   end
 end
 
 -- Gone, dead, unreadable, or moved into the past.
-local principal = stored[3]
-redis.call('DEL', key)
+local principal = stored and stored.principal or false
+if stored ~= nil then
+  redis.call('DEL', key)
+end
 if principal and ARGV[2] == '1' then
   redis.call('SREM', ARGV[1] .. 'principal:' .. principal,
     string.sub(key, #ARGV[1] + 1))

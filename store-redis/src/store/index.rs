@@ -2,13 +2,14 @@
 //! by the record scripts on one node and by the calls here on a cluster,
 //! and the operations that list or revoke through it.
 
-use redis::Value;
+use redis::{RedisResult, Value};
 use session_core::time::OffsetDateTime;
 use session_core::{to_unix_millis, Record, StorageKey, StoreError};
 use tracing::warn;
 
+use super::records::{decode_reply, wrong_type, Fetched};
 use super::{unexpected, Op, RedisStore, StoreResult};
-use crate::codec::{decode, field_values, hex, FIELDS};
+use crate::codec::hex;
 use crate::scripts::SCRIPTS;
 
 impl RedisStore {
@@ -57,43 +58,45 @@ impl RedisStore {
         }
     }
 
-    /// The [`FIELDS`] of every record named by `members` of a principal
-    /// set, in order.
-    async fn fetch_all(&self, op: Op, members: &[String]) -> StoreResult<Vec<Value>> {
+    /// The records of `keys`, in order: one pipeline of `GET`s on one
+    /// node, one request per record on a cluster (a pipeline must stay
+    /// in one slot there).
+    async fn fetch_all(&self, op: Op, keys: &[StorageKey]) -> StoreResult<Vec<Fetched>> {
         // The client refuses an empty pipeline.
-        if members.is_empty() {
-            return Ok(Vec::new());
-        }
-
-        let mut connection = self.connection.clone();
-        let reads = members.iter().map(|member| {
-            let mut read = redis::cmd("HMGET");
-            read.arg(format!("{}{member}", self.prefix)).arg(&FIELDS);
-            read
-        });
-
-        // A pipeline must stay in one slot on a cluster, so there each
-        // record is its own request.
-        if self.is_cluster() {
-            let mut all = Vec::with_capacity(members.len());
-            for read in reads {
-                let values = read
-                    .query_async(&mut connection)
-                    .await
-                    .map_err(self.failed(op))?;
-                all.push(values);
+        if self.is_cluster() || keys.is_empty() {
+            let mut all = Vec::with_capacity(keys.len());
+            for key in keys {
+                all.push(self.fetch(op, key).await?);
             }
             return Ok(all);
         }
 
         let mut pipeline = redis::pipe();
-        for read in reads {
-            pipeline.add_command(read);
+        for key in keys {
+            pipeline.cmd("GET").arg(self.key_of(key));
         }
-        pipeline
+        let mut connection = self.connection.clone();
+        let replies: Vec<RedisResult<Value>> = pipeline
+            .ignore_errors()
             .query_async(&mut connection)
             .await
-            .map_err(self.failed(op))
+            .map_err(self.failed(op))?;
+        if replies.len() != keys.len() {
+            return Err(StoreError::backend(
+                op,
+                crate::Error::UnexpectedRead { command: "GET" },
+            ));
+        }
+
+        let mut all = Vec::with_capacity(keys.len());
+        for (key, reply) in keys.iter().zip(replies) {
+            all.push(match reply {
+                Ok(reply) => decode_reply(op, *key, &reply)?,
+                Err(error) if wrong_type(&error) => self.fetch_legacy(op, key).await?,
+                Err(error) => return Err(self.failed(op)(error)),
+            });
+        }
+        Ok(all)
     }
 
     async fn members(&self, op: Op, set: &str) -> StoreResult<Vec<String>> {
@@ -159,22 +162,29 @@ impl RedisStore {
 
         let set = self.principal_key(principal);
         let members = self.members(OP, &set).await?;
-        let fetched = self.fetch_all(OP, &members).await?;
+
+        // A member that names no storage key names no record.
+        let (named, mut gone): (Vec<String>, Vec<String>) = members
+            .into_iter()
+            .partition(|member| StorageKey::from_hex(member).is_some());
+        let keys: Vec<StorageKey> = named
+            .iter()
+            .filter_map(|member| StorageKey::from_hex(member))
+            .collect();
+        let fetched = self.fetch_all(OP, &keys).await?;
 
         let mut live = Vec::new();
-        let mut gone = Vec::new();
-        for (member, reply) in members.into_iter().zip(fetched) {
-            let values = field_values(&reply).map_err(|error| StoreError::backend(OP, error))?;
+        for (member, fetched) in named.into_iter().zip(fetched) {
             // Only a member whose record is gone is dropped: one that is
             // expired or someone else's is dropped once Redis evicts it.
-            match StorageKey::from_hex(&member).map(|key| decode(key, values)) {
-                None | Some(Ok(None)) => gone.push(member),
-                Some(Ok(Some(record))) => {
+            match fetched {
+                Ok(None) => gone.push(member),
+                Ok(Some(record)) => {
                     if record.principal.as_deref() == Some(principal) && !record.is_expired(now) {
                         live.push(record);
                     }
                 }
-                Some(Err(error)) => warn!(op = OP, %error, "skipped an undecodable session"),
+                Err(error) => warn!(op = OP, %error, "skipped an undecodable session"),
             }
         }
 

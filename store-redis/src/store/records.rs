@@ -1,13 +1,14 @@
 //! One attempt at each operation on a single record.
 
-use redis::Value;
+use redis::{RedisError, Value};
 use session_core::time::OffsetDateTime;
 use session_core::{
     to_unix_millis, CreateOutcome, Record, SaveOutcome, StorageKey, StoreError, TouchOutcome,
 };
 
 use super::{unexpected, Op, RedisStore, StoreResult};
-use crate::codec::{decode, field_values, RecordFields, FIELDS};
+use crate::codec::{decode, legacy, Encoded, Padded};
+use crate::error::Error;
 use crate::scripts::SCRIPTS;
 
 /// A token naming one create or save, so that sending it again after a
@@ -33,6 +34,14 @@ fn lifetimes(record: &Record, now: OffsetDateTime) -> [i64; 2] {
     [expires.saturating_sub(now), last.saturating_sub(now)]
 }
 
+/// A record as read: decoded, absent, or why it did not decode.
+pub(super) type Fetched = Result<Option<Record>, Error>;
+
+/// Whether Redis refused a command for the type of the key's value.
+pub(super) fn wrong_type(error: &RedisError) -> bool {
+    error.code() == Some("WRONGTYPE")
+}
+
 /// A script's reply: an outcome code and, for a cluster caller, the
 /// principal whose set may need the record removed.
 type Reply = (i64, Option<String>);
@@ -55,7 +64,9 @@ impl RedisStore {
         let script = &SCRIPTS.create;
         let mut call = self.script_call(script, self.key_of(&record.key), now);
         call.arg(&lifetimes(record, now))
-            .arg(RecordFields { record, writer });
+            .arg(Padded(writer))
+            .arg(Encoded { record, writer })
+            .arg(record.principal.as_deref());
         let (code, replaced): Reply = self.eval(OP, script, &call).await?;
 
         match code {
@@ -76,16 +87,7 @@ impl RedisStore {
     ) -> StoreResult<Option<Record>> {
         const OP: Op = "load";
 
-        let mut connection = self.connection.clone();
-        let reply: Value = redis::cmd("HMGET")
-            .arg(self.key_of(key))
-            .arg(&FIELDS)
-            .query_async(&mut connection)
-            .await
-            .map_err(self.failed(OP))?;
-
-        let values = field_values(&reply).map_err(|error| StoreError::backend(OP, error))?;
-        let record = decode(*key, values).map_err(StoreError::decode)?;
+        let record = self.fetch(OP, key).await?.map_err(StoreError::decode)?;
         Ok(record.filter(|record| !record.is_expired(now)))
     }
 
@@ -102,10 +104,13 @@ impl RedisStore {
 
         loop {
             let mut call = self.script_call(script, self.key_of(&record.key), now);
-            call.arg(expected_version)
+            call.arg(Padded(expected_version))
                 .arg(if indexed { "1" } else { "0" })
                 .arg(&lifetimes(record, now))
-                .arg(RecordFields { record, writer });
+                .arg(Padded(record.version))
+                .arg(Padded(writer))
+                .arg(Encoded { record, writer })
+                .arg(record.principal.as_deref());
             let (code, principal): Reply = self.eval(OP, script, &call).await?;
 
             return match code {
@@ -141,7 +146,7 @@ impl RedisStore {
         let script = &SCRIPTS.touch;
         let mut call = self.script_call(script, self.key_of(key), now);
         let target = to_unix_millis(expires_at);
-        call.arg(target)
+        call.arg(Padded(target))
             .arg(target.saturating_sub(to_unix_millis(now)));
         let (code, removed): Reply = self.eval(OP, script, &call).await?;
 
@@ -166,5 +171,54 @@ impl RedisStore {
 
         self.unindex(OP, key, removed.as_deref()).await;
         Ok(())
+    }
+
+    /// Reads the record of `key`: one `GET`, and for a record of the
+    /// previous layout (a hash) an `HMGET` after it.
+    pub(super) async fn fetch(&self, op: Op, key: &StorageKey) -> StoreResult<Fetched> {
+        let mut connection = self.connection.clone();
+        let reply = redis::cmd("GET")
+            .arg(self.key_of(key))
+            .query_async::<Value>(&mut connection)
+            .await;
+
+        match reply {
+            Ok(reply) => decode_reply(op, *key, &reply),
+            Err(error) if wrong_type(&error) => self.fetch_legacy(op, key).await,
+            Err(error) => Err(self.failed(op)(error)),
+        }
+    }
+
+    /// Reads the record of `key` from a hash of the previous layout.
+    pub(super) async fn fetch_legacy(&self, op: Op, key: &StorageKey) -> StoreResult<Fetched> {
+        let mut connection = self.connection.clone();
+        let reply = redis::cmd("HMGET")
+            .arg(self.key_of(key))
+            .arg(&legacy::FIELDS)
+            .query_async::<Value>(&mut connection)
+            .await;
+
+        match reply {
+            Ok(reply) => {
+                let values =
+                    legacy::field_values(&reply).map_err(|error| StoreError::backend(op, error))?;
+                Ok(legacy::decode(*key, values))
+            }
+            // Neither a string nor a hash: nothing this store wrote.
+            Err(error) if wrong_type(&error) => Ok(Err(Error::Malformed { field: "layout" })),
+            Err(error) => Err(self.failed(op)(error)),
+        }
+    }
+}
+
+/// The record in the reply to a `GET` of its key.
+pub(super) fn decode_reply(op: Op, key: StorageKey, reply: &Value) -> StoreResult<Fetched> {
+    match reply {
+        Value::Nil => Ok(Ok(None)),
+        Value::BulkString(stored) => Ok(decode(key, stored).map(Some)),
+        _ => Err(StoreError::backend(
+            op,
+            Error::UnexpectedRead { command: "GET" },
+        )),
     }
 }

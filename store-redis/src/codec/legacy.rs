@@ -1,0 +1,174 @@
+//! Records of the previous layout, one hash per record, still read so
+//! that an upgrade logs nobody out.
+//!
+//! Fields: `version`, `data` (JSON object), `created`, `expires` and
+//! `deadline` (Unix milliseconds as decimal text), `writer`, and
+//! `principal` and `expiry` (JSON) when the record has them. Only reads
+//! and touches leave such a record a hash; a save or create rewrites it
+//! as a string.
+
+use redis::Value;
+use session_core::time::OffsetDateTime;
+use session_core::{from_unix_millis, Record, StorageKey};
+
+use crate::error::Error;
+
+/// The fields a record is read back from, in the order [`decode`] takes
+/// their values (an `HMGET` reply).
+pub(crate) const FIELDS: [&str; 7] = [
+    "version",
+    "data",
+    "created",
+    "expires",
+    "deadline",
+    "principal",
+    "expiry",
+];
+
+/// What decoding a stored field gives.
+type Decoded<T> = Result<T, Error>;
+
+/// The values of [`FIELDS`] in an `HMGET` reply.
+pub(crate) fn field_values(reply: &Value) -> Decoded<&[Value; FIELDS.len()]> {
+    let unexpected = Error::UnexpectedRead { command: "HMGET" };
+    let Value::Array(values) = reply else {
+        return Err(unexpected);
+    };
+    values.as_slice().try_into().map_err(|_| unexpected)
+}
+
+/// Rebuilds the record stored under `key` from the values of [`FIELDS`];
+/// `None` when the hash holds none of them.
+pub(crate) fn decode(key: StorageKey, values: &[Value; FIELDS.len()]) -> Decoded<Option<Record>> {
+    if values.iter().all(|value| matches!(value, Value::Nil)) {
+        return Ok(None);
+    }
+    let [version, data, created, expires, deadline, principal, expiry] = values;
+
+    let data = super::parse_data(bytes(data, "data")?)?;
+    let expiry = optional_bytes(expiry, "expiry")?
+        .map(serde_json::from_slice)
+        .transpose()
+        .map_err(|source| Error::Json {
+            field: "expiry",
+            source,
+        })?;
+    let principal = optional_bytes(principal, "principal")?
+        .map(|bytes| std::str::from_utf8(bytes).map(str::to_owned))
+        .transpose()
+        .map_err(|_| Error::Malformed { field: "principal" })?;
+
+    Ok(Some(Record {
+        key,
+        data,
+        version: number(version, "version")?,
+        created_at: time(created, "created")?,
+        expires_at: time(expires, "expires")?,
+        deadline: time(deadline, "deadline")?,
+        principal,
+        expiry,
+    }))
+}
+
+fn optional_bytes<'a>(value: &'a Value, field: &'static str) -> Decoded<Option<&'a [u8]>> {
+    match value {
+        Value::Nil => Ok(None),
+        Value::BulkString(bytes) => Ok(Some(bytes)),
+        _ => Err(Error::Malformed { field }),
+    }
+}
+
+fn bytes<'a>(value: &'a Value, field: &'static str) -> Decoded<&'a [u8]> {
+    optional_bytes(value, field)?.ok_or(Error::Malformed { field })
+}
+
+fn number<T: std::str::FromStr>(value: &Value, field: &'static str) -> Decoded<T> {
+    std::str::from_utf8(bytes(value, field)?)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or(Error::Malformed { field })
+}
+
+fn time(value: &Value, field: &'static str) -> Decoded<OffsetDateTime> {
+    from_unix_millis(number(value, field)?).ok_or(Error::Malformed { field })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::tests::record;
+    use session_core::to_unix_millis;
+
+    /// The `HMGET` reply for the hash an earlier version wrote.
+    fn as_read(record: &Record) -> Value {
+        let text = |value: String| Value::BulkString(value.into_bytes());
+        let time = |at| text(to_unix_millis(at).to_string());
+        Value::Array(vec![
+            text(record.version.to_string()),
+            text(record.data.as_str().to_owned()),
+            time(record.created_at),
+            time(record.expires_at),
+            time(record.deadline),
+            record.principal.clone().map_or(Value::Nil, text),
+            record.expiry.as_ref().map_or(Value::Nil, |expiry| {
+                text(serde_json::to_string(expiry).expect("json"))
+            }),
+        ])
+    }
+
+    fn values(reply: &Value) -> &[Value; FIELDS.len()] {
+        field_values(reply).expect("an HMGET reply")
+    }
+
+    fn set(reply: &mut Value, field: &str, value: Value) {
+        let Value::Array(values) = reply else {
+            unreachable!("as_read builds an array");
+        };
+        let at = FIELDS.iter().position(|name| *name == field).expect(field);
+        values[at] = value;
+    }
+
+    #[test]
+    fn a_hash_record_still_decodes() {
+        let record = record();
+
+        let back = decode(record.key, values(&as_read(&record))).expect("decodes");
+
+        assert_eq!(back, Some(record));
+    }
+
+    #[test]
+    fn a_hash_without_any_field_is_no_record() {
+        let reply = Value::Array(vec![Value::Nil; FIELDS.len()]);
+
+        let decoded = decode(record().key, values(&reply)).expect("decodes");
+
+        assert_eq!(decoded, None);
+    }
+
+    #[test]
+    fn damaged_fields_are_decode_errors() {
+        let record = record();
+        let good = as_read(&record);
+        let cases: [(&str, &[u8]); 5] = [
+            ("version", b"-1"),
+            ("expires", b"soon"),
+            ("created", b"99999999999999999999"),
+            ("data", b"[1, 2]"),
+            ("principal", b"\xff\xfe"),
+        ];
+
+        for (field, value) in cases {
+            let mut reply = good.clone();
+            set(&mut reply, field, Value::BulkString(value.to_vec()));
+
+            let error = decode(record.key, values(&reply)).expect_err(field);
+
+            assert!(error.is_malformed_record(), "{field}: {error}");
+        }
+
+        let mut missing = good;
+        set(&mut missing, "deadline", Value::Nil);
+        assert!(decode(record.key, values(&missing)).is_err());
+    }
+}
