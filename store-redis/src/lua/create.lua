@@ -8,25 +8,26 @@
 -- token (a random number naming this one write), ARGV[7] the record as
 -- stored, and ARGV[8] its principal when it has one.
 --
--- Returns {1, principal of a dead record it replaced, or false} when
--- created and {0, false} on a collision.
+-- Returns 1 or {1, principal of a dead record it replaced} when created
+-- and 0 on a collision.
 --
 -- Numbers go to Redis as the text they came in: a Lua number passed to
 -- redis.call costs Redis a floating-point print, more than the command.
 local key = KEYS[1]
 local stored = read(key)
 
-if stored and stored.expires and stored.expires > tonumber(ARGV[3]) then
-  if stored.writer == ARGV[6] then
+local current = stored and tonumber(string.sub(stored, 46, 65))
+if current and current > tonumber(ARGV[3]) then
+  if string.sub(stored, 25, 44) == ARGV[6] then
     -- This very create, sent again after its reply was lost.
-    return {1, false}
+    return 1
   end
-  return {0, false}
+  return 0
 end
 
 -- What is there is dead or unreadable: the new record replaces it (SET
 -- replaces a key of any type), and it leaves its principal's set.
-local replaced = stored and stored.principal or false
+local replaced = stored and principal_of(stored) or false
 if replaced and ARGV[2] == '1' then
   redis.call('SREM', ARGV[1] .. 'principal:' .. replaced,
     string.sub(key, #ARGV[1] + 1))
@@ -49,5 +50,8 @@ if ARGV[2] == '1' and ARGV[8] then
   if redis.call('PTTL', set) < tonumber(ARGV[5]) then
     redis.call('PEXPIRE', set, ARGV[5])
   end
+end
+if not replaced then
+  return 1
 end
 return {1, replaced}

@@ -9,7 +9,7 @@ if stored == nil then
   return false
 end
 
-local principal = stored and stored.principal or false
+local principal = stored and principal_of(stored) or false
 redis.call('DEL', key)
 if principal and ARGV[2] == '1' then
   redis.call('SREM', ARGV[1] .. 'principal:' .. principal,

@@ -1,52 +1,66 @@
--- read: what is stored at a record's key, for the script that follows.
+-- read: the record stored at a record's key, for the script below.
 --
 -- Returns nil when the key is absent, false when it holds something no
--- store version wrote, and otherwise a table: version (20 digits, as
--- the callers send versions), writer, expires (a number), deadline
--- (text), principal (or nil), and legacy = true for a record of the
--- previous layout (a hash).
+-- store version wrote, and otherwise the stored string and whether it
+-- is a record of the previous layout (a hash). For such a hash the
+-- string is a header built from its fields, without the data, which is
+-- all the scripts look at.
 --
 -- The header's numbers sit at fixed offsets (see the store's codec), so
--- they are cut out by position: a pattern match costs more than the GET.
+-- the scripts cut them out by position, as follows; a pattern match
+-- would cost Redis more than the GET.
+--   version  string.sub(value, 4, 23)    (as the callers send versions)
+--   writer   string.sub(value, 25, 44)
+--   expires  string.sub(value, 46, 65)   (the caller's clock decides)
+--   deadline string.sub(value, 67, 86)
+--   principal principal_of(value)
 local function read(key)
   local value = redis.pcall('GET', key)
   if not value then
     return nil
   end
-
-  if type(value) == 'table' then
-    local fields = redis.pcall('HMGET', key,
-      'version', 'writer', 'expires', 'deadline', 'principal')
-    if fields.err then
+  if type(value) ~= 'table' then
+    if string.sub(value, 1, 3) ~= 's1 ' then
       return false
     end
-    local version = fields[1]
-    if version then
-      version = string.rep('0', 20 - #version) .. version
-    end
-    return {
-      version = version, writer = fields[2], expires = tonumber(fields[3]),
-      deadline = fields[4], principal = fields[5] or nil, legacy = true,
-    }
+    return value, false
   end
 
-  local length = tonumber(string.sub(value, 88, 97))
-  if string.sub(value, 1, 3) ~= 's1 ' or not length then
+  -- Not a string: a hash of the previous layout, or another type.
+  local fields = redis.pcall('HMGET', key,
+    'version', 'writer', 'expires', 'deadline', 'principal')
+  if fields.err then
     return false
   end
 
-  local principal = nil
-  if length >= 0 then
-    local body = string.find(value, '\n', 99, true)
-    if not body then
-      return false
+  -- Defined only here, so that a call that meets no hash does not pay
+  -- for it.
+  local function widened(text, width)
+    text = text or ''
+    local sign = ''
+    if string.sub(text, 1, 1) == '-' then
+      sign, text = '-', string.sub(text, 2)
     end
-    principal = string.sub(value, body + 1, body + length)
+    return sign .. string.rep('0', width - #sign - #text) .. text
   end
-  return {
-    version = string.sub(value, 4, 23), writer = string.sub(value, 25, 44),
-    expires = tonumber(string.sub(value, 46, 65)),
-    deadline = string.sub(value, 67, 86), principal = principal,
-  }
+
+  local principal = fields[5] or ''
+  local length = fields[5] and tostring(#principal) or '-1'
+  return table.concat({'s1', widened(fields[1], 20), widened(fields[2], 20),
+    widened(fields[3], 20), widened(fields[4], 20), widened(length, 10),
+    '0 0\n' .. principal}, ' '), true
+end
+
+-- The principal in a stored string, or false when it has none.
+local function principal_of(value)
+  local length = tonumber(string.sub(value, 88, 97))
+  if not length or length < 0 then
+    return false
+  end
+  local body = string.find(value, '\n', 99, true)
+  if not body then
+    return false
+  end
+  return string.sub(value, body + 1, body + length)
 end
 

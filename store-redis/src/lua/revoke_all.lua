@@ -13,9 +13,10 @@ for _, member in ipairs(redis.call('SMEMBERS', set)) do
   local key = ARGV[1] .. member
   local stored = read(key)
   -- Members that name no record, or another principal's, are stale.
-  if stored and stored.principal == principal then
+  if stored and principal_of(stored) == principal then
     redis.call('DEL', key)
-    if stored.expires and stored.expires > now then
+    local expires = tonumber(string.sub(stored, 46, 65))
+    if expires and expires > now then
       live = live + 1
     end
   end

@@ -9,12 +9,13 @@ if stored == nil then
   return 0
 end
 -- A record without a principal, or unreadable, is someone else's too.
-if not stored or stored.principal ~= ARGV[4] then
+if not stored or principal_of(stored) ~= ARGV[4] then
   return -1
 end
 
 redis.call('DEL', key)
-if stored.expires and stored.expires > tonumber(ARGV[3]) then
+local expires = tonumber(string.sub(stored, 46, 65))
+if expires and expires > tonumber(ARGV[3]) then
   return 1
 end
 return 0

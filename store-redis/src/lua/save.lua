@@ -11,10 +11,9 @@
 -- number naming this one write), ARGV[10] the record as stored, and
 -- ARGV[11] its principal when it has one.
 --
--- Returns {1, previous principal} saved, {2, false} conflict,
--- {3, principal of what was removed} missing, and on a cluster
--- {4, false} when the caller must add the record to its principal's
--- set first.
+-- Returns 1 or {1, previous principal} saved, 2 conflict, {3,
+-- principal of what was removed or false} missing, and on a cluster 4
+-- when the caller must add the record to its principal's set first.
 --
 -- Numbers go to Redis as the text they came in: a Lua number passed to
 -- redis.call costs Redis a floating-point print, more than the command.
@@ -22,16 +21,17 @@ local key = KEYS[1]
 local now = tonumber(ARGV[3])
 local keeps_index = ARGV[2] == '1'
 local stored = read(key)
-local current = stored and stored.expires
-local previous = stored and stored.principal or false
+local current = stored and tonumber(string.sub(stored, 46, 65))
+local previous = stored and principal_of(stored) or false
 
 local dead = not current or current <= now
-if not dead and stored.version ~= ARGV[4] then
-  if stored.version == ARGV[8] and stored.writer == ARGV[9] then
+local version = not dead and string.sub(stored, 4, 23)
+if version and version ~= ARGV[4] then
+  if version == ARGV[8] and string.sub(stored, 25, 44) == ARGV[9] then
     -- This very save, sent again after its reply was lost.
-    return {1, false}
+    return 1
   end
-  return {2, false}
+  return 2
 end
 
 -- What is gone, dead or unreadable is never brought back, and saving a
@@ -53,12 +53,13 @@ end
 -- live longer than before.
 local principal = ARGV[11] or false
 local index = principal and (previous ~= principal
-  or tonumber(ARGV[7]) > math.max(tonumber(stored.deadline) or 0, current) - now)
+  or tonumber(ARGV[7])
+    > math.max(tonumber(string.sub(stored, 67, 86)) or 0, current) - now)
 
 -- On a cluster the set is updated by a separate call made before this
 -- one, so that a live record is never missing from its principal's set.
 if index and not keeps_index and ARGV[5] ~= '1' then
-  return {4, false}
+  return 4
 end
 
 if keeps_index and previous and previous ~= principal then
@@ -74,5 +75,9 @@ if index and keeps_index then
   if redis.call('PTTL', set) < tonumber(ARGV[7]) then
     redis.call('PEXPIRE', set, ARGV[7])
   end
+end
+-- Only a cluster caller has a set to update.
+if keeps_index or not previous then
+  return 1
 end
 return {1, previous}

@@ -43,8 +43,18 @@ pub(super) fn wrong_type(error: &RedisError) -> bool {
 }
 
 /// A script's reply: an outcome code and, for a cluster caller, the
-/// principal whose set may need the record removed.
+/// principal whose set may need the record removed. The scripts send the
+/// bare code when they name no principal, which spares Redis building a
+/// reply table on every call.
 type Reply = (i64, Option<String>);
+
+/// The [`Reply`] of `script`, from either form.
+fn reply(op: Op, script: &'static str, value: Value) -> StoreResult<Reply> {
+    match value {
+        Value::Int(code) => Ok((code, None)),
+        value => redis::from_redis_value(value).map_err(|_| unexpected(op, script)),
+    }
+}
 
 /// One attempt at each record operation; the `Store` impl runs them
 /// through `RedisStore::run`.
@@ -67,7 +77,7 @@ impl RedisStore {
             .arg(Padded(writer))
             .arg(Encoded { record, writer })
             .arg(record.principal.as_deref());
-        let (code, replaced): Reply = self.eval(OP, script, &call).await?;
+        let (code, replaced) = reply(OP, "create", self.eval(OP, script, &call).await?)?;
 
         match code {
             1 => {
@@ -111,7 +121,7 @@ impl RedisStore {
                 .arg(Padded(writer))
                 .arg(Encoded { record, writer })
                 .arg(record.principal.as_deref());
-            let (code, principal): Reply = self.eval(OP, script, &call).await?;
+            let (code, principal) = reply(OP, "save", self.eval(OP, script, &call).await?)?;
 
             return match code {
                 1 => {
@@ -148,7 +158,7 @@ impl RedisStore {
         let target = to_unix_millis(expires_at);
         call.arg(Padded(target))
             .arg(target.saturating_sub(to_unix_millis(now)));
-        let (code, removed): Reply = self.eval(OP, script, &call).await?;
+        let (code, removed) = reply(OP, "touch", self.eval(OP, script, &call).await?)?;
 
         match code {
             1 => Ok(TouchOutcome::Touched),
