@@ -8,101 +8,17 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use integration_tests::redis as servers;
-use redis::aio::MultiplexedConnection;
-use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue};
-use serde_json::json;
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{
-    to_unix_millis, truncate_to_millis, Commit, CreateOutcome, Data, Expiry, Id, Record,
-    SaveOutcome, Session, SessionConfig, Store, TouchOutcome,
+    to_unix_millis, Commit, CreateOutcome, Expiry, Id, Record, SaveOutcome, Session, SessionConfig,
+    Store, TouchOutcome,
 };
 use store_redis::RedisStore;
 
-/// A store in a fresh key prefix, and a raw connection to its Redis.
-struct Target {
-    store: RedisStore,
-    raw: Raw,
-}
+#[macro_use]
+mod redis_target;
 
-enum Raw {
-    Node(MultiplexedConnection),
-    Cluster(ClusterConnection),
-}
-
-impl Raw {
-    async fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> T {
-        let result = match self {
-            Self::Node(connection) => cmd.query_async(connection).await,
-            Self::Cluster(connection) => cmd.query_async(connection).await,
-        };
-        result.unwrap_or_else(|error| panic!("raw command failed: {error}"))
-    }
-
-    async fn pttl(&mut self, key: &str) -> i64 {
-        self.query(redis::cmd("PTTL").arg(key)).await
-    }
-
-    async fn exists(&mut self, key: &str) -> bool {
-        self.query::<i64>(redis::cmd("EXISTS").arg(key)).await == 1
-    }
-
-    async fn members(&mut self, set: &str) -> BTreeSet<String> {
-        self.query(redis::cmd("SMEMBERS").arg(set)).await
-    }
-}
-
-fn fresh_prefix() -> String {
-    format!("t_{}:", &Id::random().storage_key().to_hex()[..12])
-}
-
-async fn on_node() -> Target {
-    let node = tokio::task::spawn_blocking(servers::shared)
-        .await
-        .expect("the shared Redis starts");
-
-    let store = RedisStore::builder()
-        .key_prefix(fresh_prefix())
-        .connect(node.url())
-        .await
-        .expect("the store connects");
-    let raw = Raw::Node(node.connection().await);
-    Target { store, raw }
-}
-
-async fn on_cluster() -> Target {
-    let cluster = tokio::task::spawn_blocking(servers::shared_cluster)
-        .await
-        .expect("the shared cluster starts");
-
-    let store = RedisStore::builder()
-        .key_prefix(fresh_prefix())
-        .connect_cluster(cluster.urls().to_vec())
-        .await
-        .expect("the store connects");
-    assert!(store.is_cluster());
-    let raw = Raw::Cluster(cluster.connection().await);
-    Target { store, raw }
-}
-
-/// One test per target for each case.
-macro_rules! on_node_and_cluster {
-    ($($case:ident),* $(,)?) => {
-        $(
-            mod $case {
-                #[tokio::test]
-                async fn node() {
-                    super::$case(super::on_node().await).await;
-                }
-
-                #[tokio::test]
-                async fn cluster() {
-                    super::$case(super::on_cluster().await).await;
-                }
-            }
-        )*
-    };
-}
+use redis_target::{now, on_cluster, on_node, owned_by, record, Target};
 
 on_node_and_cluster!(
     c20_expiry_change_reaches_the_ttl,
@@ -113,30 +29,6 @@ on_node_and_cluster!(
     records_of_the_previous_layout_still_work,
     foreign_values_are_no_session,
 );
-
-fn now() -> OffsetDateTime {
-    truncate_to_millis(OffsetDateTime::now_utc())
-}
-
-fn record(now: OffsetDateTime, expires_at: OffsetDateTime) -> Record {
-    Record {
-        key: Id::random().storage_key(),
-        data: Data::try_from(json!({ "user": "alice" })).expect("an object"),
-        version: 1,
-        created_at: now,
-        expires_at,
-        deadline: now + Duration::days(30),
-        principal: None,
-        expiry: None,
-    }
-}
-
-fn owned_by(principal: &str, now: OffsetDateTime) -> Record {
-    Record {
-        principal: Some(principal.to_owned()),
-        ..record(now, now + Duration::hours(1))
-    }
-}
 
 /// Asserts that `ttl` (ms) is within a minute below `want`.
 fn assert_ttl_near(ttl: i64, want: Duration, what: &str) {

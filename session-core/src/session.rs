@@ -426,9 +426,12 @@ impl Session {
             self.call("delete", self.store().delete(&key)).await?;
         }
 
+        // A first visit's create is boxed: inline, its state would make
+        // every request's commit future, which is moved around and
+        // allocated per request, a third larger.
         match (loaded.base.is_some(), loaded.id) {
             (true, Some(id)) => self.commit_existing(loaded, id, now).await,
-            _ => self.commit_new(loaded, now).await,
+            _ => Box::pin(self.commit_new(loaded, now)).await,
         }
     }
 
@@ -459,7 +462,7 @@ impl Session {
         now: OffsetDateTime,
     ) -> Result<Commit, Error> {
         let Some(base) = &loaded.base else {
-            return self.commit_new(loaded, now).await;
+            return Box::pin(self.commit_new(loaded, now)).await;
         };
         let (old_expires_at, old_expiry) = (base.expires_at, base.expiry);
 
@@ -483,6 +486,17 @@ impl Session {
             return Ok(loaded.settle(id, saved, now, policy, moved));
         }
 
+        // Rare (a login) and large: boxed, as in `commit`.
+        Box::pin(self.rotate(loaded, saved, now)).await
+    }
+
+    /// Moves a just-saved session to a fresh id and deletes the old one.
+    async fn rotate(
+        &self,
+        loaded: &mut Loaded,
+        saved: Record,
+        now: OffsetDateTime,
+    ) -> Result<Commit, Error> {
         // Known gap: a request that saves to the old id after this claim
         // and before the delete below gets a success that the delete then
         // discards. Closing it needs a version-checked delete in the Store
@@ -553,7 +567,7 @@ impl Session {
         target
     }
 
-    /// The versioned save loop: on a conflict, reload and replay the log.
+    /// The versioned save: on a conflict, reload and replay the log.
     ///
     /// Returns the record as written, or `None` when the session was
     /// deleted or expired meanwhile (a logout wins).
@@ -563,39 +577,67 @@ impl Session {
         now: OffsetDateTime,
         always_write: bool,
     ) -> Result<Option<Record>, Error> {
+        let Some(base) = loaded.base.as_ref() else {
+            return Ok(None);
+        };
+        // What is left of the contents is dropped before the call, so
+        // that it takes no room in this future.
+        let next = self.next_record(base, &mut std::mem::take(&mut loaded.work), now);
+        if next.is_expired(now) {
+            return Ok(None);
+        }
+
+        let outcome = self
+            .call("save", self.store().save(&next, base.version, now))
+            .await?;
+        match outcome {
+            SaveOutcome::Saved => Ok(Some(next)),
+            SaveOutcome::Missing => Ok(None),
+            SaveOutcome::Conflict if self.inner.config.max_save_attempts() <= 1 => {
+                Err(Error::Contention { attempts: 1 })
+            }
+            // Rare, and with a timer and a reload in its state: boxed, so
+            // that the first attempt's future stays small.
+            SaveOutcome::Conflict => {
+                Box::pin(self.save_after_conflict(loaded, next.key, now, always_write)).await
+            }
+        }
+    }
+
+    /// The attempts after a conflict: wait, reload, replay the log onto
+    /// what others saved, and save again.
+    async fn save_after_conflict(
+        &self,
+        loaded: &Loaded,
+        key: StorageKey,
+        now: OffsetDateTime,
+        always_write: bool,
+    ) -> Result<Option<Record>, Error> {
         let max_attempts = self.inner.config.max_save_attempts();
-        let mut contents = std::mem::take(&mut loaded.work);
-        // A record reloaded after a conflict; until then, the base.
-        let mut reloaded: Option<Record> = None;
         let mut attempt = 1;
 
         loop {
-            let Some(current) = reloaded.as_ref().or(loaded.base.as_ref()) else {
+            tracing::debug!(attempt, "session save conflicted; replaying changes");
+            backoff(attempt).await;
+            attempt += 1;
+
+            let fresh = self.call("load", self.store().load(&key, now)).await?;
+            let Some(fresh) = fresh else {
                 return Ok(None);
             };
-            if reloaded.is_some() && !always_write && contents.matches(current) {
+            let mut contents = Contents::of(&fresh);
+            contents.replay(&loaded.log)?;
+            if !always_write && contents.matches(&fresh) {
                 // Someone else already wrote exactly this.
-                return Ok(reloaded);
+                return Ok(Some(fresh));
             }
 
-            let policy = self.policy_of(contents.expiry);
-            let next = Record {
-                key: current.key,
-                version: current.version + 1,
-                created_at: current.created_at,
-                expires_at: self.next_expiry(current, policy, now),
-                deadline: policy.deadline(current.created_at),
-                data: contents.data.render(),
-                principal: contents.principal.take(),
-                expiry: contents.expiry,
-            };
+            let next = self.next_record(&fresh, &mut contents, now);
             if next.is_expired(now) {
                 return Ok(None);
             }
-
-            let store = self.store();
             let outcome = self
-                .call("save", store.save(&next, current.version, now))
+                .call("save", self.store().save(&next, fresh.version, now))
                 .await?;
             match outcome {
                 SaveOutcome::Saved => return Ok(Some(next)),
@@ -605,18 +647,26 @@ impl Session {
                 }
                 SaveOutcome::Conflict => {}
             }
+        }
+    }
 
-            tracing::debug!(attempt, "session save conflicted; replaying changes");
-            backoff(attempt).await;
-            attempt += 1;
-
-            let fresh = self.call("load", store.load(&next.key, now)).await?;
-            let Some(fresh) = fresh else {
-                return Ok(None);
-            };
-            contents = Contents::of(&fresh);
-            contents.replay(&loaded.log)?;
-            reloaded = Some(fresh);
+    /// The record that `contents` makes of `current`, one version on.
+    fn next_record(
+        &self,
+        current: &Record,
+        contents: &mut Contents,
+        now: OffsetDateTime,
+    ) -> Record {
+        let policy = self.policy_of(contents.expiry);
+        Record {
+            key: current.key,
+            version: current.version + 1,
+            created_at: current.created_at,
+            expires_at: self.next_expiry(current, policy, now),
+            deadline: policy.deadline(current.created_at),
+            data: contents.data.render(),
+            principal: contents.principal.take(),
+            expiry: contents.expiry,
         }
     }
 
@@ -734,7 +784,10 @@ impl Session {
             Poll::Ready(result) => result,
             Poll::Pending => {
                 let std_limit = std::time::Duration::try_from(limit).unwrap_or_default();
-                match tokio::time::timeout(std_limit, call).await {
+                // Boxed: a timer inline would double the size of every
+                // future that makes a store call, for in-process stores
+                // too; a network round trip dwarfs the allocation.
+                match Box::pin(tokio::time::timeout(std_limit, call)).await {
                     Ok(result) => result,
                     Err(_) => Err(StoreError::Timeout { op, after: limit }),
                 }

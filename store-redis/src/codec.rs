@@ -165,12 +165,23 @@ pub(crate) fn decode(key: StorageKey, stored: &[u8]) -> Decoded<Record> {
     let header = std::str::from_utf8(header).map_err(|_| Error::Malformed { field: "header" })?;
     let mut fields = header.split(' ');
     let mut next = |field| fields.next().ok_or(Error::Malformed { field });
-    let version = number(next("version")?, "version")?;
+    // The scripts read these five at fixed offsets: a record they would
+    // misread is no record.
+    let mut fixed = |field, width| {
+        next(field).and_then(|text: &str| {
+            if text.len() == width {
+                Ok(text)
+            } else {
+                Err(Error::Malformed { field })
+            }
+        })
+    };
+    let version = number(fixed("version", WIDTH)?, "version")?;
     // The writer token matters only to the scripts.
-    next("writer")?;
-    let expires_at = time(next("expires")?, "expires")?;
-    let deadline = time(next("deadline")?, "deadline")?;
-    let principal_len: i64 = number(next("principal")?, "principal")?;
+    fixed("writer", WIDTH)?;
+    let expires_at = time(fixed("expires", WIDTH)?, "expires")?;
+    let deadline = time(fixed("deadline", WIDTH)?, "deadline")?;
+    let principal_len: i64 = number(fixed("principal", PRINCIPAL)?, "principal")?;
     let created_at = time(next("created")?, "created")?;
     let expiry_len: usize = number(next("expiry")?, "expiry")?;
     if fields.next().is_some() {
@@ -361,6 +372,8 @@ pub(crate) mod tests {
             header.to_owned(),
             good.replacen("s1 18446744073709551615", "s1 -0000000000000000001", 1),
             good.replacen("s1 18446744073709551615", "s1 99999999999999999999", 1),
+            // Unpadded: the scripts would read other bytes.
+            good.replacen("s1 18446744073709551615", "s1 1844674407370955161", 1),
             format!("{header} 1\n{body}"),
             format!("{}\n{body}", header.rsplitn(3, ' ').nth(2).expect("fields")),
             format!("{header}\n{}", &body[..body.len() - 1]),

@@ -62,9 +62,19 @@
 //! Earlier versions stored each session as a hash with one field per
 //! part. Those records are still read, listed, touched and removed as
 //! they are, and a save or create rewrites one as a string, so an
-//! upgrade logs nobody out. A record key holding anything else (a
-//! damaged string, a list) loads as a decode error, which the
-//! middleware treats as no session, and a write over it removes it.
+//! upgrade logs nobody out. Upgrade every instance sharing the Redis at
+//! once, though: an earlier version cannot read the strings, and fails
+//! the requests whose sessions a newer instance has rewritten.
+//!
+//! A record key holding anything else loads as a decode error, which
+//! the middleware treats as no session (a hash with none of the fields
+//! loads as no session). The writes judge what a key holds by the
+//! record header alone (the version, writer, expiry and principal):
+//! a key without a readable header (a list, a set, a string that is not
+//! a record) counts as no live session, so a write removes or replaces
+//! it, while a record whose header reads but whose data is damaged
+//! counts as live until its TTL ends it. The middleware never writes to
+//! such a record, since it never loads it.
 //!
 //! The TTL is counted from the caller's `now`, not from Redis's clock: a
 //! skew between the application's and the server's clocks cannot make a

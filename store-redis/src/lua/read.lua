@@ -1,10 +1,12 @@
 -- read: the record stored at a record's key, for the script below.
 --
--- Returns nil when the key is absent, false when it holds something no
--- store version wrote, and otherwise the stored string and whether it
--- is a record of the previous layout (a hash). For such a hash the
--- string is a header built from its fields, without the data, which is
--- all the scripts look at.
+-- Returns nil when the key is absent, false when it holds neither a
+-- string that starts as a record header nor a hash, and otherwise the
+-- stored string and whether it is a hash (a record of the previous
+-- layout). For a hash the string is a header built from its fields,
+-- without the data: the scripts look at nothing else, so a record is
+-- judged by its header alone (one with damaged data loads as a decode
+-- error, but counts as live here until its TTL).
 --
 -- The header's numbers sit at fixed offsets (see the store's codec), so
 -- the scripts cut them out by position, as follows; a pattern match

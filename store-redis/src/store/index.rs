@@ -7,7 +7,7 @@ use session_core::time::OffsetDateTime;
 use session_core::{to_unix_millis, Record, StorageKey, StoreError};
 use tracing::warn;
 
-use super::records::{decode_reply, wrong_type, Fetched};
+use super::records::{decode_reply, wrong_type, Fetched, Layout};
 use super::{unexpected, Op, RedisStore, StoreResult};
 use crate::codec::hex;
 use crate::scripts::SCRIPTS;
@@ -92,7 +92,7 @@ impl RedisStore {
         for (key, reply) in keys.iter().zip(replies) {
             all.push(match reply {
                 Ok(reply) => decode_reply(op, *key, &reply)?,
-                Err(error) if wrong_type(&error) => self.fetch_legacy(op, key).await?,
+                Err(error) if wrong_type(&error) => self.fetch_from(op, key, Layout::Hash).await?,
                 Err(error) => return Err(self.failed(op)(error)),
             });
         }

@@ -186,37 +186,65 @@ impl RedisStore {
     /// Reads the record of `key`: one `GET`, and for a record of the
     /// previous layout (a hash) an `HMGET` after it.
     pub(super) async fn fetch(&self, op: Op, key: &StorageKey) -> StoreResult<Fetched> {
-        let mut connection = self.connection.clone();
-        let reply = redis::cmd("GET")
-            .arg(self.key_of(key))
-            .query_async::<Value>(&mut connection)
-            .await;
-
-        match reply {
-            Ok(reply) => decode_reply(op, *key, &reply),
-            Err(error) if wrong_type(&error) => self.fetch_legacy(op, key).await,
-            Err(error) => Err(self.failed(op)(error)),
-        }
+        self.fetch_from(op, key, Layout::String).await
     }
 
-    /// Reads the record of `key` from a hash of the previous layout.
-    pub(super) async fn fetch_legacy(&self, op: Op, key: &StorageKey) -> StoreResult<Fetched> {
+    /// Reads the record of `key`, asking first for it in `layout`.
+    ///
+    /// A save or create rewrites a hash as a string between the two
+    /// reads at times; then the first layout is asked again, once. Only
+    /// a key that is neither, twice, holds nothing this store wrote.
+    pub(super) async fn fetch_from(
+        &self,
+        op: Op,
+        key: &StorageKey,
+        layout: Layout,
+    ) -> StoreResult<Fetched> {
         let mut connection = self.connection.clone();
-        let reply = redis::cmd("HMGET")
-            .arg(self.key_of(key))
-            .arg(&legacy::FIELDS)
-            .query_async::<Value>(&mut connection)
-            .await;
+        let asks = [layout, layout.other(), layout, layout.other()];
 
-        match reply {
-            Ok(reply) => {
-                let values =
-                    legacy::field_values(&reply).map_err(|error| StoreError::backend(op, error))?;
-                Ok(legacy::decode(*key, values))
+        for layout in asks {
+            let mut read = match layout {
+                Layout::String => redis::cmd("GET"),
+                Layout::Hash => redis::cmd("HMGET"),
+            };
+            read.arg(self.key_of(key));
+            if layout == Layout::Hash {
+                read.arg(&legacy::FIELDS);
             }
-            // Neither a string nor a hash: nothing this store wrote.
-            Err(error) if wrong_type(&error) => Ok(Err(Error::Malformed { field: "layout" })),
-            Err(error) => Err(self.failed(op)(error)),
+
+            let reply = match read.query_async::<Value>(&mut connection).await {
+                Ok(reply) => reply,
+                Err(error) if wrong_type(&error) => continue,
+                Err(error) => return Err(self.failed(op)(error)),
+            };
+            return match layout {
+                Layout::String => decode_reply(op, *key, &reply),
+                Layout::Hash => {
+                    let values = legacy::field_values(&reply)
+                        .map_err(|error| StoreError::backend(op, error))?;
+                    Ok(legacy::decode(*key, values))
+                }
+            };
+        }
+
+        // Neither a string nor a hash: nothing this store wrote.
+        Ok(Err(Error::Malformed { field: "layout" }))
+    }
+}
+
+/// How a record is stored: as a string, or as a hash (earlier versions).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Layout {
+    String,
+    Hash,
+}
+
+impl Layout {
+    fn other(self) -> Self {
+        match self {
+            Self::String => Self::Hash,
+            Self::Hash => Self::String,
         }
     }
 }
