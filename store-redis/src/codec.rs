@@ -155,38 +155,25 @@ impl<T: fmt::Display> ToRedisArgs for Padded<T> {
 pub(crate) fn decode(key: StorageKey, stored: &[u8]) -> Decoded<Record> {
     let rest = stored
         .strip_prefix(TAG)
-        .ok_or(Error::Malformed { field: "layout" })?;
-    let end = rest
-        .iter()
-        .position(|&byte| byte == b'\n')
-        .ok_or(Error::Malformed { field: "header" })?;
-    let (header, body) = (&rest[..end], &rest[end + 1..]);
+        .ok_or_else(|| Error::Malformed { field: "layout" })?;
 
-    let header = std::str::from_utf8(header).map_err(|_| Error::Malformed { field: "header" })?;
-    let mut fields = header.split(' ');
-    let mut next = |field| fields.next().ok_or(Error::Malformed { field });
-    // The scripts read these five at fixed offsets: a record they would
-    // misread is no record.
-    let mut fixed = |field, width| {
-        next(field).and_then(|text: &str| {
-            if text.len() == width {
-                Ok(text)
-            } else {
-                Err(Error::Malformed { field })
-            }
-        })
-    };
-    let version = number(fixed("version", WIDTH)?, "version")?;
+    // The scripts read the first five at fixed offsets: a record they
+    // would misread is no record.
+    let mut header = Header { rest };
+    let version = unsigned(header.field("version", Some(WIDTH), b' ')?, "version")?;
     // The writer token matters only to the scripts.
-    fixed("writer", WIDTH)?;
-    let expires_at = time(fixed("expires", WIDTH)?, "expires")?;
-    let deadline = time(fixed("deadline", WIDTH)?, "deadline")?;
-    let principal_len: i64 = number(fixed("principal", PRINCIPAL)?, "principal")?;
-    let created_at = time(next("created")?, "created")?;
-    let expiry_len: usize = number(next("expiry")?, "expiry")?;
-    if fields.next().is_some() {
-        return Err(Error::Malformed { field: "header" });
-    }
+    unsigned(header.field("writer", Some(WIDTH), b' ')?, "writer")?;
+    let expires_at = time(header.field("expires", Some(WIDTH), b' ')?, "expires")?;
+    let deadline = time(header.field("deadline", Some(WIDTH), b' ')?, "deadline")?;
+    let principal_len = signed(
+        header.field("principal", Some(PRINCIPAL), b' ')?,
+        "principal",
+    )?;
+    let created_at = time(header.field("created", None, b' ')?, "created")?;
+    let expiry_len = unsigned(header.field("expiry", None, b'\n')?, "expiry")?;
+    let expiry_len =
+        usize::try_from(expiry_len).map_err(|_| Error::Malformed { field: "expiry" })?;
+    let body = header.rest;
 
     let (principal, body) = match usize::try_from(principal_len) {
         Ok(len) => {
@@ -236,12 +223,60 @@ fn split<'a>(body: &'a [u8], len: usize, field: &'static str) -> Decoded<(&'a [u
     Ok(body.split_at(len))
 }
 
-fn number<T: std::str::FromStr>(text: &str, field: &'static str) -> Decoded<T> {
-    text.parse().map_err(|_| Error::Malformed { field })
+/// The header still to read.
+struct Header<'a> {
+    rest: &'a [u8],
 }
 
-fn time(text: &str, field: &'static str) -> Decoded<OffsetDateTime> {
-    from_unix_millis(number(text, field)?).ok_or(Error::Malformed { field })
+impl<'a> Header<'a> {
+    /// The next field: `width` bytes when it has a fixed width, and then
+    /// `end` (a space, or the newline after the last field).
+    fn field(&mut self, field: &'static str, width: Option<usize>, end: u8) -> Decoded<&'a [u8]> {
+        let len = match width {
+            Some(width) => width,
+            None => self
+                .rest
+                .iter()
+                .position(|&byte| byte == b' ' || byte == b'\n')
+                .ok_or_else(|| Error::Malformed { field })?,
+        };
+        if self.rest.get(len) != Some(&end) {
+            return Err(Error::Malformed { field });
+        }
+        let text = &self.rest[..len];
+        self.rest = &self.rest[len + 1..];
+        Ok(text)
+    }
+}
+
+/// Decimal digits, zero-padded or not, as a `u64`.
+fn unsigned(text: &[u8], field: &'static str) -> Decoded<u64> {
+    let mut value = Some(0_u64);
+    for &byte in text {
+        let digit = byte.wrapping_sub(b'0');
+        value = value
+            .filter(|_| digit <= 9)
+            .and_then(|value| value.checked_mul(10))
+            .and_then(|value| value.checked_add(u64::from(digit)));
+    }
+    value
+        .filter(|_| !text.is_empty())
+        .ok_or_else(|| Error::Malformed { field })
+}
+
+/// Decimal digits after an optional `-`, as an `i64`.
+fn signed(text: &[u8], field: &'static str) -> Decoded<i64> {
+    let malformed = || Error::Malformed { field };
+    match text.strip_prefix(b"-") {
+        Some(digits) => 0_i64
+            .checked_sub_unsigned(unsigned(digits, field)?)
+            .ok_or_else(malformed),
+        None => i64::try_from(unsigned(text, field)?).map_err(|_| malformed()),
+    }
+}
+
+fn time(text: &[u8], field: &'static str) -> Decoded<OffsetDateTime> {
+    from_unix_millis(signed(text, field)?).ok_or_else(|| Error::Malformed { field })
 }
 
 #[cfg(test)]

@@ -79,18 +79,18 @@ fn optional_bytes<'a>(value: &'a Value, field: &'static str) -> Decoded<Option<&
 }
 
 fn bytes<'a>(value: &'a Value, field: &'static str) -> Decoded<&'a [u8]> {
-    optional_bytes(value, field)?.ok_or(Error::Malformed { field })
+    optional_bytes(value, field)?.ok_or_else(|| Error::Malformed { field })
 }
 
 fn number<T: std::str::FromStr>(value: &Value, field: &'static str) -> Decoded<T> {
     std::str::from_utf8(bytes(value, field)?)
         .ok()
         .and_then(|text| text.parse().ok())
-        .ok_or(Error::Malformed { field })
+        .ok_or_else(|| Error::Malformed { field })
 }
 
 fn time(value: &Value, field: &'static str) -> Decoded<OffsetDateTime> {
-    from_unix_millis(number(value, field)?).ok_or(Error::Malformed { field })
+    from_unix_millis(number(value, field)?).ok_or_else(|| Error::Malformed { field })
 }
 
 #[cfg(test)]
