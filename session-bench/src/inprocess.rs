@@ -296,11 +296,9 @@ pub async fn overhead(settings: Settings) -> Result<Vec<Table>, String> {
     let by_p50 = added(1) / added(2);
     let by_mean = added_mean(1) / added_mean(2);
     table.note(format!(
-        "ours / tower-sessions' added time: {} at p50, {} by mean (target ≤ 0.50: {}). \
-         {} requests per app in each of {} rounds, {VISITORS} visitors per app, \
-         the apps' order rotating.",
-        ratio(by_p50),
-        ratio(by_mean),
+        "ours / tower-sessions' added time: {by_p50:.3} at p50, {by_mean:.3} by mean \
+         (target ≤ 0.50: {}). {} requests per app in each of {} rounds, {VISITORS} \
+         visitors per app, the apps' order rotating.",
         verdict(by_p50 <= 0.5 && by_mean <= 0.5),
         settings.requests,
         settings.rounds,

@@ -125,7 +125,7 @@ impl ToRedisArgs for Encoded<'_> {
 }
 
 /// The width of each fixed-width number in the header.
-const WIDTH: usize = 20;
+pub(super) const WIDTH: usize = 20;
 
 /// The width of the principal's length in the header.
 const PRINCIPAL: usize = 10;
@@ -250,7 +250,7 @@ impl<'a> Header<'a> {
 }
 
 /// Decimal digits, zero-padded or not, as a `u64`.
-fn unsigned(text: &[u8], field: &'static str) -> Decoded<u64> {
+pub(super) fn unsigned(text: &[u8], field: &'static str) -> Decoded<u64> {
     let mut value = Some(0_u64);
     for &byte in text {
         let digit = byte.wrapping_sub(b'0');
@@ -265,7 +265,7 @@ fn unsigned(text: &[u8], field: &'static str) -> Decoded<u64> {
 }
 
 /// Decimal digits after an optional `-`, as an `i64`.
-fn signed(text: &[u8], field: &'static str) -> Decoded<i64> {
+pub(super) fn signed(text: &[u8], field: &'static str) -> Decoded<i64> {
     let malformed = || Error::Malformed { field };
     match text.strip_prefix(b"-") {
         Some(digits) => 0_i64

@@ -101,8 +101,9 @@ impl RedisStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Connect`] for an invalid URL or a refused connection,
-    /// [`Error::ConnectTimeout`] when no connection came up in time,
+    /// [`Error::Connect`] for an invalid URL,
+    /// [`Error::ConnectTimeout`] when no connection came up in time (the
+    /// connection manager retries a refused connection until then),
     /// [`Error::InvalidClusterUrl`] and [`Error::ClusterDisabled`] for
     /// cluster URLs.
     pub async fn connect(self, url: &str) -> Result<RedisStore, Error> {

@@ -11,6 +11,7 @@ use redis::Value;
 use session_core::time::OffsetDateTime;
 use session_core::{from_unix_millis, Record, StorageKey};
 
+use super::{signed, unsigned, WIDTH};
 use crate::error::Error;
 
 /// The fields a record is read back from, in the order [`decode`] takes
@@ -61,7 +62,7 @@ pub(crate) fn decode(key: StorageKey, values: &[Value; FIELDS.len()]) -> Decoded
     Ok(Some(Record {
         key,
         data,
-        version: number(version, "version")?,
+        version: version_of(version)?,
         created_at: time(created, "created")?,
         expires_at: time(expires, "expires")?,
         deadline: time(deadline, "deadline")?,
@@ -82,15 +83,25 @@ fn bytes<'a>(value: &'a Value, field: &'static str) -> Decoded<&'a [u8]> {
     optional_bytes(value, field)?.ok_or_else(|| Error::Malformed { field })
 }
 
-fn number<T: std::str::FromStr>(value: &Value, field: &'static str) -> Decoded<T> {
-    std::str::from_utf8(bytes(value, field)?)
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .ok_or_else(|| Error::Malformed { field })
+/// A field's number, in the only forms the scripts read the same way
+/// (`read.lua` pads them into a header): plain decimal digits, with a
+/// leading `-` for a time, at most 20 characters. `+3` or a 23-digit
+/// `3` would load here as one thing and be written there as another.
+fn digits<'a>(value: &'a Value, field: &'static str) -> Decoded<&'a [u8]> {
+    let text = bytes(value, field)?;
+    if text.len() > WIDTH {
+        return Err(Error::Malformed { field });
+    }
+    Ok(text)
+}
+
+fn version_of(value: &Value) -> Decoded<u64> {
+    unsigned(digits(value, "version")?, "version")
 }
 
 fn time(value: &Value, field: &'static str) -> Decoded<OffsetDateTime> {
-    from_unix_millis(number(value, field)?).ok_or_else(|| Error::Malformed { field })
+    from_unix_millis(signed(digits(value, field)?, field)?)
+        .ok_or_else(|| Error::Malformed { field })
 }
 
 #[cfg(test)]
@@ -150,8 +161,12 @@ mod tests {
     fn damaged_fields_are_decode_errors() {
         let record = record();
         let good = as_read(&record);
-        let cases: [(&str, &[u8]); 5] = [
+        let cases: [(&str, &[u8]); 9] = [
             ("version", b"-1"),
+            ("version", b"+3"),
+            ("version", b"00000000000000000000003"),
+            ("expires", b"+1796374450000"),
+            ("deadline", b" 1796374450000"),
             ("expires", b"soon"),
             ("created", b"99999999999999999999"),
             ("data", b"[1, 2]"),
