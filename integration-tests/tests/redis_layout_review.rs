@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use redis::Cmd;
 use serde_json::json;
-use session_core::time::{Duration, OffsetDateTime};
+use session_core::time::Duration;
 use session_core::{
     from_unix_millis, to_unix_millis, CreateOutcome, Data, Expiry, Id, Record, SaveOutcome, Store,
     TouchOutcome,
@@ -18,7 +18,10 @@ use store_redis::RedisStore;
 #[macro_use]
 mod redis_target;
 
-use redis_target::{now, on_cluster, on_node, owned_by, record, Raw, Target};
+use redis_target::{
+    legacy_fields, ms, now, on_cluster, on_node, owned_by, record, write_as_hash, write_hash, Raw,
+    Target,
+};
 
 on_node_and_cluster!(
     load_racing_a_save_of_a_hash,
@@ -42,71 +45,6 @@ on_node_only!(
     retried_writes_are_recognised_by_their_token,
     stored_string_is_the_documented_layout,
 );
-
-fn ms(at: OffsetDateTime) -> String {
-    to_unix_millis(at).to_string()
-}
-
-/// The hash fields an earlier version wrote for `record`.
-fn legacy_fields(record: &Record) -> Vec<(String, Vec<u8>)> {
-    let mut fields = vec![
-        (
-            "version".to_owned(),
-            record.version.to_string().into_bytes(),
-        ),
-        ("data".to_owned(), record.data.as_str().as_bytes().to_vec()),
-        ("created".to_owned(), ms(record.created_at).into_bytes()),
-        ("expires".to_owned(), ms(record.expires_at).into_bytes()),
-        ("deadline".to_owned(), ms(record.deadline).into_bytes()),
-        ("writer".to_owned(), b"12345".to_vec()),
-    ];
-    if let Some(principal) = &record.principal {
-        fields.push(("principal".to_owned(), principal.as_bytes().to_vec()));
-    }
-    if let Some(expiry) = &record.expiry {
-        fields.push((
-            "expiry".to_owned(),
-            serde_json::to_vec(expiry).expect("json"),
-        ));
-    }
-    fields
-}
-
-/// Writes `fields` as a hash at `record`'s key with a TTL of `ttl_ms`,
-/// and names it in the set of `principal` (as earlier versions did).
-async fn write_hash(
-    t: &mut Target,
-    record: &Record,
-    fields: &[(String, Vec<u8>)],
-    principal: Option<&str>,
-    ttl_ms: i64,
-) {
-    let key = t.store.record_key(&record.key);
-    let mut hset = redis::cmd("HSET");
-    hset.arg(&key);
-    for (field, value) in fields {
-        hset.arg(field).arg(value);
-    }
-    t.raw.query::<i64>(&hset).await;
-    t.raw
-        .query::<i64>(redis::cmd("PEXPIRE").arg(&key).arg(ttl_ms))
-        .await;
-    if let Some(principal) = principal {
-        let set = t.store.principal_key(principal);
-        t.raw
-            .query::<i64>(redis::cmd("SADD").arg(&set).arg(record.key.to_hex()))
-            .await;
-        t.raw
-            .query::<i64>(redis::cmd("PEXPIRE").arg(&set).arg(ttl_ms.max(1) * 2))
-            .await;
-    }
-}
-
-async fn write_as_hash(t: &mut Target, record: &Record, now: OffsetDateTime) {
-    let ttl = i64::try_from((record.expires_at - now).whole_milliseconds()).expect("fits");
-    let fields = legacy_fields(record);
-    write_hash(t, record, &fields, record.principal.as_deref(), ttl).await;
-}
 
 /// The string the codec documents for `record` written by `writer`.
 fn encode(record: &Record, writer: u64) -> Vec<u8> {

@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use serde_json::json;
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{to_unix_millis, Data, Id, Record, SaveOutcome, Session, SessionConfig, Store};
+use session_core::{Data, Id, Record, SaveOutcome, Session, SessionConfig, Store};
 
 #[macro_use]
 mod redis_target;
 
-use redis_target::{now, on_cluster, on_node, Target};
+use redis_target::{legacy_fields, ms, now, on_cluster, on_node, write_hash, Target};
 
 on_node_and_cluster!(
     legacy_version_with_plus_sign_saves,
@@ -22,10 +22,6 @@ on_node_and_cluster!(
     legacy_wide_version_saves,
     legacy_expires_with_plus_sign_saves,
 );
-
-fn ms(at: OffsetDateTime) -> String {
-    to_unix_millis(at).to_string()
-}
 
 /// A live record of alice, and the id whose storage key it is under.
 fn alice(now: OffsetDateTime) -> (Id, Record) {
@@ -45,33 +41,16 @@ fn alice(now: OffsetDateTime) -> (Id, Record) {
 
 /// Writes the hash an earlier version would have written for `record`,
 /// with `overrides` replacing fields.
-async fn write_hash(t: &mut Target, record: &Record, overrides: &[(&str, String)]) {
-    let mut fields: Vec<(&str, String)> = vec![
-        ("version", record.version.to_string()),
-        ("data", record.data.as_str().to_owned()),
-        ("created", ms(record.created_at)),
-        ("expires", ms(record.expires_at)),
-        ("deadline", ms(record.deadline)),
-        ("writer", "12345".to_owned()),
-        ("principal", record.principal.clone().unwrap_or_default()),
-    ];
+async fn write_with(t: &mut Target, record: &Record, overrides: &[(&str, String)]) {
+    let mut fields = legacy_fields(record);
     for (name, value) in overrides {
         for field in &mut fields {
             if field.0 == *name {
-                field.1 = value.clone();
+                field.1 = value.clone().into_bytes();
             }
         }
     }
-    let key = t.store.record_key(&record.key);
-    let mut hset = redis::cmd("HSET");
-    hset.arg(&key);
-    for (field, value) in &fields {
-        hset.arg(*field).arg(value);
-    }
-    t.raw.query::<i64>(&hset).await;
-    t.raw
-        .query::<i64>(redis::cmd("PEXPIRE").arg(&key).arg(3_600_000))
-        .await;
+    write_hash(t, record, &fields, None, 3_600_000).await;
 }
 
 /// Loads the hash, then saves the next version over what was loaded: the
@@ -80,7 +59,7 @@ async fn write_hash(t: &mut Target, record: &Record, overrides: &[(&str, String)
 async fn load_then_save(t: &mut Target, overrides: &[(&str, String)]) {
     let now = now();
     let (_, record) = alice(now);
-    write_hash(t, &record, overrides).await;
+    write_with(t, &record, overrides).await;
 
     let loaded = match t.store.load(&record.key, now).await {
         Err(error) if error.is_decode() => return, // no session: fine
@@ -132,7 +111,7 @@ async fn legacy_expires_with_plus_sign_saves(mut t: Target) {
 async fn legacy_version_with_plus_sign_does_not_fail_every_write(mut t: Target) {
     let now = now();
     let (id, record) = alice(now);
-    write_hash(&mut t, &record, &[("version", "+3".to_owned())]).await;
+    write_with(&mut t, &record, &[("version", "+3".to_owned())]).await;
     let store: Arc<dyn Store> = Arc::new(t.store.clone());
     let config = Arc::new(SessionConfig::default());
 

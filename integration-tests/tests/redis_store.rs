@@ -18,7 +18,7 @@ use store_redis::RedisStore;
 #[macro_use]
 mod redis_target;
 
-use redis_target::{now, on_cluster, on_node, owned_by, record, Target};
+use redis_target::{now, on_cluster, on_node, owned_by, record, write_as_hash, Target};
 
 on_node_and_cluster!(
     c20_expiry_change_reaches_the_ttl,
@@ -145,43 +145,6 @@ async fn touch_moves_the_ttl_up_to_the_deadline(mut t: Target) {
         1,
     );
     assert_eq!(after, expected, "only the expiry changed");
-}
-
-/// Writes `record` the way earlier versions did: one hash, with a TTL,
-/// named in its principal's set.
-async fn write_as_hash(t: &mut Target, record: &Record, now: OffsetDateTime) {
-    let key = t.store.record_key(&record.key);
-    let millis = |at: OffsetDateTime| to_unix_millis(at).to_string();
-    let mut hset = redis::cmd("HSET");
-    hset.arg(&key)
-        .arg("version")
-        .arg(record.version)
-        .arg("data")
-        .arg(record.data.as_str())
-        .arg("created")
-        .arg(millis(record.created_at))
-        .arg("expires")
-        .arg(millis(record.expires_at))
-        .arg("deadline")
-        .arg(millis(record.deadline))
-        .arg("writer")
-        .arg(12345);
-    if let Some(principal) = &record.principal {
-        hset.arg("principal").arg(principal);
-        let set = t.store.principal_key(principal);
-        t.raw
-            .query::<i64>(redis::cmd("SADD").arg(&set).arg(record.key.to_hex()))
-            .await;
-    }
-    t.raw.query::<i64>(&hset).await;
-    let ttl = (record.expires_at - now).whole_milliseconds();
-    t.raw
-        .query::<i64>(
-            redis::cmd("PEXPIRE")
-                .arg(&key)
-                .arg(i64::try_from(ttl).expect("fits")),
-        )
-        .await;
 }
 
 async fn type_of(t: &mut Target, record: &Record) -> String {

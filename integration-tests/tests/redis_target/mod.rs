@@ -13,7 +13,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue};
 use serde_json::json;
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{truncate_to_millis, Data, Id, Record};
+use session_core::{to_unix_millis, truncate_to_millis, Data, Id, Record};
 use store_redis::RedisStore;
 
 /// A store in a fresh key prefix, and a raw connection to its Redis.
@@ -147,4 +147,70 @@ pub(crate) fn owned_by(principal: &str, now: OffsetDateTime) -> Record {
         principal: Some(principal.to_owned()),
         ..record(now, now + Duration::hours(1))
     }
+}
+
+/// Unix milliseconds as the earlier layout stored them.
+pub(crate) fn ms(at: OffsetDateTime) -> String {
+    to_unix_millis(at).to_string()
+}
+
+/// The hash fields an earlier version wrote for `record`.
+pub(crate) fn legacy_fields(record: &Record) -> Vec<(String, Vec<u8>)> {
+    let mut fields = vec![
+        (
+            "version".to_owned(),
+            record.version.to_string().into_bytes(),
+        ),
+        ("data".to_owned(), record.data.as_str().as_bytes().to_vec()),
+        ("created".to_owned(), ms(record.created_at).into_bytes()),
+        ("expires".to_owned(), ms(record.expires_at).into_bytes()),
+        ("deadline".to_owned(), ms(record.deadline).into_bytes()),
+        ("writer".to_owned(), b"12345".to_vec()),
+    ];
+    if let Some(principal) = &record.principal {
+        fields.push(("principal".to_owned(), principal.as_bytes().to_vec()));
+    }
+    if let Some(expiry) = &record.expiry {
+        fields.push((
+            "expiry".to_owned(),
+            serde_json::to_vec(expiry).expect("json"),
+        ));
+    }
+    fields
+}
+
+/// Writes `fields` as a hash at `record`'s key with a TTL of `ttl_ms`,
+/// and names it in the set of `principal` (as earlier versions did).
+pub(crate) async fn write_hash(
+    t: &mut Target,
+    record: &Record,
+    fields: &[(String, Vec<u8>)],
+    principal: Option<&str>,
+    ttl_ms: i64,
+) {
+    let key = t.store.record_key(&record.key);
+    let mut hset = redis::cmd("HSET");
+    hset.arg(&key);
+    for (field, value) in fields {
+        hset.arg(field).arg(value);
+    }
+    t.raw.query::<i64>(&hset).await;
+    t.raw
+        .query::<i64>(redis::cmd("PEXPIRE").arg(&key).arg(ttl_ms))
+        .await;
+    if let Some(principal) = principal {
+        let set = t.store.principal_key(principal);
+        t.raw
+            .query::<i64>(redis::cmd("SADD").arg(&set).arg(record.key.to_hex()))
+            .await;
+        t.raw
+            .query::<i64>(redis::cmd("PEXPIRE").arg(&set).arg(ttl_ms.max(1) * 2))
+            .await;
+    }
+}
+
+pub(crate) async fn write_as_hash(t: &mut Target, record: &Record, now: OffsetDateTime) {
+    let ttl = i64::try_from((record.expires_at - now).whole_milliseconds()).expect("fits");
+    let fields = legacy_fields(record);
+    write_hash(t, record, &fields, record.principal.as_deref(), ttl).await;
 }

@@ -164,13 +164,18 @@ impl RedisStore {
         let members = self.members(OP, &set).await?;
 
         // A member that names no storage key names no record.
-        let (named, mut gone): (Vec<String>, Vec<String>) = members
-            .into_iter()
-            .partition(|member| StorageKey::from_hex(member).is_some());
-        let keys: Vec<StorageKey> = named
-            .iter()
-            .filter_map(|member| StorageKey::from_hex(member))
-            .collect();
+        let mut named = Vec::with_capacity(members.len());
+        let mut keys = Vec::with_capacity(members.len());
+        let mut gone = Vec::new();
+        for member in members {
+            match StorageKey::from_hex(&member) {
+                Some(key) => {
+                    keys.push(key);
+                    named.push(member);
+                }
+                None => gone.push(member),
+            }
+        }
         let fetched = self.fetch_all(OP, &keys).await?;
 
         let mut live = Vec::new();
