@@ -27,7 +27,7 @@ use std::io::Write as _;
 
 use redis::{RedisWrite, ToRedisArgs};
 use session_core::time::OffsetDateTime;
-use session_core::{from_unix_millis, to_unix_millis, Data, Record, StorageKey};
+use session_core::{from_unix_millis, to_unix_millis, Data, Expiry, Record, StorageKey};
 
 use crate::error::Error;
 
@@ -37,7 +37,7 @@ pub(crate) mod legacy;
 const TAG: &[u8] = b"s1 ";
 
 /// What decoding a stored record gives.
-type Decoded<T> = Result<T, Error>;
+pub(super) type Decoded<T> = Result<T, Error>;
 
 /// A storage key as 64 lower-case hex digits: a record's key without its
 /// prefix, and its member in a principal's set.
@@ -187,12 +187,8 @@ pub(crate) fn decode(key: StorageKey, stored: &[u8]) -> Decoded<Record> {
     };
     let (expiry, data) = split(body, expiry_len, "expiry")?;
     let expiry = (!expiry.is_empty())
-        .then(|| serde_json::from_slice(expiry))
-        .transpose()
-        .map_err(|source| Error::Json {
-            field: "expiry",
-            source,
-        })?;
+        .then(|| parse_expiry(expiry))
+        .transpose()?;
 
     Ok(Record {
         key,
@@ -206,8 +202,16 @@ pub(crate) fn decode(key: StorageKey, stored: &[u8]) -> Decoded<Record> {
     })
 }
 
+/// A session's own expiry policy from its stored JSON.
+pub(super) fn parse_expiry(text: &[u8]) -> Decoded<Expiry> {
+    serde_json::from_slice(text).map_err(|source| Error::Json {
+        field: "expiry",
+        source,
+    })
+}
+
 /// The session's values from their stored JSON text.
-fn parse_data(text: &[u8]) -> Decoded<Data> {
+pub(super) fn parse_data(text: &[u8]) -> Decoded<Data> {
     let text = std::str::from_utf8(text).map_err(|_| Error::Malformed { field: "data" })?;
     Data::parse(text).map_err(|source| Error::Json {
         field: "data",

@@ -11,7 +11,7 @@ use redis::Value;
 use session_core::time::OffsetDateTime;
 use session_core::{from_unix_millis, Record, StorageKey};
 
-use super::{signed, unsigned, WIDTH};
+use super::{parse_data, parse_expiry, signed, unsigned, Decoded, WIDTH};
 use crate::error::Error;
 
 /// The fields a record is read back from, in the order [`decode`] takes
@@ -25,9 +25,6 @@ pub(crate) const FIELDS: [&str; 7] = [
     "principal",
     "expiry",
 ];
-
-/// What decoding a stored field gives.
-type Decoded<T> = Result<T, Error>;
 
 /// The values of [`FIELDS`] in an `HMGET` reply.
 pub(crate) fn field_values(reply: &Value) -> Decoded<&[Value; FIELDS.len()]> {
@@ -46,14 +43,10 @@ pub(crate) fn decode(key: StorageKey, values: &[Value; FIELDS.len()]) -> Decoded
     }
     let [version, data, created, expires, deadline, principal, expiry] = values;
 
-    let data = super::parse_data(bytes(data, "data")?)?;
+    let data = parse_data(bytes(data, "data")?)?;
     let expiry = optional_bytes(expiry, "expiry")?
-        .map(serde_json::from_slice)
-        .transpose()
-        .map_err(|source| Error::Json {
-            field: "expiry",
-            source,
-        })?;
+        .map(parse_expiry)
+        .transpose()?;
     let principal = optional_bytes(principal, "principal")?
         .map(|bytes| std::str::from_utf8(bytes).map(str::to_owned))
         .transpose()
