@@ -255,17 +255,31 @@ impl<'a> Header<'a> {
 
 /// Decimal digits, zero-padded or not, as a `u64`.
 pub(super) fn unsigned(text: &[u8], field: &'static str) -> Decoded<u64> {
-    let mut value = Some(0_u64);
-    for &byte in text {
-        let digit = byte.wrapping_sub(b'0');
-        value = value
-            .filter(|_| digit <= 9)
-            .and_then(|value| value.checked_mul(10))
-            .and_then(|value| value.checked_add(u64::from(digit)));
+    let malformed = || Error::Malformed { field };
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return Err(malformed());
     }
-    value
-        .filter(|_| !text.is_empty())
-        .ok_or_else(|| Error::Malformed { field })
+
+    // Nineteen digits always fit in a u64, so only a twentieth needs a
+    // check: one test per number, not two per digit. Every header holds
+    // five of them.
+    let start = text
+        .iter()
+        .position(|&byte| byte != b'0')
+        .unwrap_or(text.len());
+    let digits = &text[start..];
+    let (high, low) = digits.split_at(digits.len().saturating_sub(19));
+    let low = low.iter().fold(0_u64, |value, &byte| {
+        value.wrapping_mul(10).wrapping_add(u64::from(byte - b'0'))
+    });
+    match high {
+        [] => Ok(low),
+        [digit] => u64::from(digit - b'0')
+            .checked_mul(10_u64.pow(19))
+            .and_then(|high| high.checked_add(low))
+            .ok_or_else(malformed),
+        _ => Err(malformed()),
+    }
 }
 
 /// Decimal digits after an optional `-`, as an `i64`.
@@ -396,6 +410,66 @@ pub(crate) mod tests {
             assert_eq!(at(88, 97).parse::<i64>().ok(), Some(length));
             assert_eq!(at(98, 98), " ");
             assert_eq!(decode(record.key, stored.as_bytes()).ok(), Some(record));
+        }
+    }
+
+    #[test]
+    fn numbers_parse_as_the_standard_library_parses_plain_digits() {
+        let mut cases: Vec<String> = [
+            "",
+            "0",
+            "-",
+            "-0",
+            "+1",
+            " 1",
+            "1 ",
+            "00000000000000000000",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "000000000018446744073709551615",
+            "100000000000000000000",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "-00000000000000000001",
+            "1x",
+            "\u{0660}",
+        ]
+        .map(str::to_owned)
+        .into();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            // xorshift: lengths up to 24, mostly digits, some zeros first.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = usize::try_from(x % 25).expect("small");
+            let case: String = (0..len)
+                .map(|n| {
+                    let pick = (x >> (n % 60)) % 23;
+                    match pick {
+                        20 => '-',
+                        21 => '/',
+                        22 => ':',
+                        _ if n < 4 && x & 1 == 0 => '0',
+                        digit => char::from(b'0' + u8::try_from(digit % 10).expect("digit")),
+                    }
+                })
+                .collect();
+            cases.push(case);
+        }
+
+        for case in cases {
+            let digits = !case.is_empty() && case.bytes().all(|byte| byte.is_ascii_digit());
+            let want = digits.then(|| case.parse::<u64>().ok()).flatten();
+            assert_eq!(unsigned(case.as_bytes(), "n").ok(), want, "{case:?}");
+
+            let rest = case.strip_prefix('-').unwrap_or(&case);
+            let digits = !rest.is_empty() && rest.bytes().all(|byte| byte.is_ascii_digit());
+            let want = digits.then(|| case.parse::<i64>().ok()).flatten();
+            assert_eq!(signed(case.as_bytes(), "n").ok(), want, "{case:?}");
         }
     }
 
