@@ -5,13 +5,14 @@
 //! extremes.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use redis::Cmd;
 use serde_json::json;
 use session_core::time::Duration;
 use session_core::{
-    from_unix_millis, to_unix_millis, CreateOutcome, Data, Expiry, Id, Record, SaveOutcome, Store,
-    TouchOutcome,
+    from_unix_millis, to_unix_millis, Commit, CreateOutcome, Data, Expiry, Id, Record, SaveOutcome,
+    Session, SessionConfig, Store, TouchOutcome,
 };
 use store_redis::RedisStore;
 
@@ -38,6 +39,7 @@ on_node_and_cluster!(
     touch_past_the_deadline_ends_the_session,
     times_before_1970,
     versions_near_u64_max,
+    a_session_at_the_top_versions_starts_afresh,
     one_mebibyte_of_data,
 );
 
@@ -857,6 +859,47 @@ async fn times_before_1970(mut t: Target) {
         .await
         .expect("list")
         .is_empty());
+}
+
+/// The store holds any version, but a session at the last one (or past
+/// it: a record written by hand) cannot be saved again; a commit over
+/// it once panicked computing the next version. It is no session, and a
+/// write starts a new one.
+async fn a_session_at_the_top_versions_starts_afresh(mut t: Target) {
+    let now = now();
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let config = Arc::new(SessionConfig::default());
+
+    for version in [Record::LAST_VERSION, u64::MAX] {
+        for legacy in [false, true] {
+            let id = Id::random();
+            let record = Record {
+                key: id.storage_key(),
+                version,
+                ..owned_by("kim", now)
+            };
+            if legacy {
+                write_as_hash(&mut t, &record, now).await;
+            } else {
+                t.store.create(&record, now).await.expect("create");
+            }
+
+            let session = Session::new(Arc::clone(&store), Arc::clone(&config), vec![id]);
+            let visits = session
+                .update("visits", |n: Option<u64>| n.unwrap_or(0) + 1)
+                .await
+                .expect("update");
+            let commit = session.commit().await.expect("commit");
+
+            assert_eq!(visits, 1, "{version} {legacy}");
+            let Commit::Set { id: fresh, .. } = commit else {
+                panic!("{version} {legacy}: {commit:?}");
+            };
+            assert_ne!(fresh, id);
+            let left = t.store.load(&record.key, now).await.expect("load");
+            assert_eq!(left.map(|left| left.version), Some(version));
+        }
+    }
 }
 
 /// Versions at the top of u64 in both layouts; one past it is damage.

@@ -16,7 +16,8 @@ pub struct Record {
     pub key: StorageKey,
     /// The session's values.
     pub data: Data,
-    /// 1 when created, one more on every successful save.
+    /// 1 when created, one more on every successful save, up to
+    /// [`Record::LAST_VERSION`].
     pub version: u64,
     /// When the session was created.
     pub created_at: OffsetDateTime,
@@ -32,6 +33,15 @@ pub struct Record {
 }
 
 impl Record {
+    /// The highest version a session reaches: a record at it is never
+    /// saved again, and a [`Session`](crate::Session) treats it as no
+    /// session.
+    ///
+    /// `i64::MAX`, so that every store can hold every version (SQL's
+    /// `bigint` included). Only a record written by hand gets there: a
+    /// save every nanosecond would take 292 years.
+    pub const LAST_VERSION: u64 = u64::MAX >> 1;
+
     /// Whether the record is dead at `now`.
     ///
     /// A record is live strictly before `expires_at`: at the expiry

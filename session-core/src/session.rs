@@ -622,7 +622,9 @@ impl Session {
             attempt += 1;
 
             let fresh = self.call("load", self.store().load(&key, now)).await?;
-            let Some(fresh) = fresh else {
+            // Someone wrote it at the last version: no save can follow
+            // theirs, so the session ends as a load would have found it.
+            let Some(fresh) = fresh.filter(|fresh| fresh.version < Record::LAST_VERSION) else {
                 return Ok(None);
             };
             let mut contents = Contents::of(&fresh);
@@ -753,6 +755,11 @@ impl Session {
             let key = id.storage_key();
             let loaded = self.call("load", self.store().load(&key, now)).await;
             match loaded {
+                // Its next save would need a version past the last; as
+                // for any damaged record, the visitor starts afresh.
+                Ok(Some(record)) if record.version >= Record::LAST_VERSION => {
+                    tracing::warn!("ignoring a stored session at the last version");
+                }
                 Ok(Some(record)) => return Ok((Some(*id), Some(record))),
                 Ok(None) => {}
                 Err(error) if error.is_decode() => {

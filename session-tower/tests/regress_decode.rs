@@ -19,8 +19,8 @@ use common::{id_of, TestApp};
 use serde_json::{json, Value};
 use session_core::time::OffsetDateTime;
 use session_core::{
-    async_trait, CookiePolicy, CreateOutcome, Data, Error, Id, Record, SaveOutcome, StorageKey,
-    Store, StoreError, TouchOutcome,
+    async_trait, Commit, CookiePolicy, CreateOutcome, Data, Error, Id, Record, SaveOutcome,
+    StorageKey, Store, StoreError, TouchOutcome,
 };
 use session_tower::{Session, SessionLayer};
 use store_memory::MemoryStore;
@@ -320,4 +320,85 @@ async fn a_value_whose_shape_changed_fails_for_that_key_only() {
         app.get("/strict-cart", Some(&cookie)).await.json(),
         json!([1, 2, 7])
     );
+}
+
+/// A live record at `version` with `{"user": "alice"}`, under a new id.
+async fn stored_at(store: &MemoryStore, version: u64, now: OffsetDateTime) -> (Id, Record) {
+    let id = Id::random();
+    let record = Record {
+        key: id.storage_key(),
+        data: Data::try_from(json!({ "user": "alice" })).expect("an object"),
+        version,
+        created_at: now,
+        expires_at: now + session_core::time::Duration::hours(1),
+        deadline: now + session_core::time::Duration::days(1),
+        principal: None,
+        expiry: None,
+    };
+    let created = store.create(&record, now).await.expect("create");
+    assert_eq!(created, CreateOutcome::Created);
+    (id, record)
+}
+
+fn session_of(store: &MemoryStore, id: Id) -> session_core::Session {
+    let config = Arc::new(session_core::SessionConfig::default());
+    session_core::Session::new(Arc::new(store.clone()), config, vec![id])
+}
+
+#[tokio::test]
+async fn a_record_at_the_last_version_is_no_session_and_a_write_starts_afresh() {
+    let store = MemoryStore::default();
+    let now = OffsetDateTime::now_utc();
+
+    // Written by hand: u64::MAX once made the next save's version
+    // overflow (a panic in debug builds).
+    for version in [Record::LAST_VERSION, u64::MAX] {
+        let (id, record) = stored_at(&store, version, now).await;
+        let session = session_of(&store, id);
+
+        let user: Option<String> = session.get("user").await.expect("no error");
+        assert_eq!(user, None, "version {version}");
+        session.insert("user", "bob").await.expect("insert");
+        let commit = session.commit().await.expect("commit");
+
+        let Commit::Set { id: fresh, .. } = commit else {
+            panic!("version {version}: {commit:?}");
+        };
+        assert_ne!(fresh, id);
+        let left = store.load(&record.key, now).await.expect("load");
+        assert_eq!(left, Some(record), "the stored record is left as it was");
+    }
+
+    // One below is still an ordinary session, saved at the last version.
+    let (id, record) = stored_at(&store, Record::LAST_VERSION - 1, now).await;
+    let session = session_of(&store, id);
+    session.insert("user", "bob").await.expect("insert");
+    session.commit().await.expect("commit");
+    let saved = store.load(&record.key, now).await.expect("load");
+    assert_eq!(saved.map(|saved| saved.version), Some(Record::LAST_VERSION));
+}
+
+#[tokio::test]
+async fn a_conflict_with_a_save_at_the_last_version_ends_the_session() {
+    let store = MemoryStore::default();
+    let now = OffsetDateTime::now_utc();
+    let (id, record) = stored_at(&store, 5, now).await;
+    let session = session_of(&store, id);
+    session.insert("user", "bob").await.expect("insert");
+
+    // Someone else saves in between, at the last version.
+    let theirs = Record {
+        version: Record::LAST_VERSION,
+        ..record.clone()
+    };
+    let saved = store.save(&theirs, 5, now).await.expect("save");
+    assert_eq!(saved, SaveOutcome::Saved);
+
+    let commit = session.commit().await.expect("no panic, no error");
+
+    // As when a logout wins over a save: this request's write is dropped,
+    // and the next request finds no session to continue.
+    assert_eq!(commit, Commit::Unchanged);
+    let left = store.load(&record.key, now).await.expect("load");
+    assert_eq!(left, Some(theirs), "their record is left as it was");
 }
