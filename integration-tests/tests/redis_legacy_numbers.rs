@@ -4,12 +4,18 @@
 //! loaded as live and then conflicted on every save (a 500 on every
 //! write) or vanished on the next one. Such a hash now loads as a decode
 //! error, so the middleware starts a new session instead.
+//!
+//! A second reviewer found the same for a `writer` wider than 20 digits,
+//! which the decoder did not read at all: the session loaded as alice's
+//! while the scripts, their offsets shifted, saw no expiry and no
+//! principal, so a save answered missing and a "log out everywhere" left
+//! it logged in.
 
 use std::sync::Arc;
 
 use serde_json::json;
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{Data, Id, Record, SaveOutcome, Session, SessionConfig, Store};
+use session_core::{Data, Id, Record, SaveOutcome, Session, SessionConfig, Store, TouchOutcome};
 
 #[macro_use]
 mod redis_target;
@@ -21,6 +27,8 @@ on_node_and_cluster!(
     legacy_version_with_plus_sign_does_not_fail_every_write,
     legacy_wide_version_saves,
     legacy_expires_with_plus_sign_saves,
+    legacy_wide_writer_saves,
+    legacy_wide_writer_is_no_session_everywhere,
 );
 
 /// A live record of alice, and the id whose storage key it is under.
@@ -103,6 +111,42 @@ async fn legacy_wide_version_saves(mut t: Target) {
 async fn legacy_expires_with_plus_sign_saves(mut t: Target) {
     let expires = ms(now() + Duration::hours(1));
     load_then_save(&mut t, &[("expires", format!("+{expires}"))]).await;
+}
+
+async fn legacy_wide_writer_saves(mut t: Target) {
+    load_then_save(&mut t, &[("writer", format!("1{:020}", 0))]).await;
+}
+
+/// Neither a load, a listing, a touch nor a revoke takes the hash for
+/// alice's live session.
+async fn legacy_wide_writer_is_no_session_everywhere(mut t: Target) {
+    let now = now();
+    let (_, record) = alice(now);
+    let wide = [("writer", format!("1{:020}", 0))];
+    write_with(&mut t, &record, &wide).await;
+
+    let loaded = t.store.load(&record.key, now).await;
+    assert!(
+        loaded.as_ref().is_err_and(|error| error.is_decode()),
+        "{loaded:?}"
+    );
+    let listed = t.store.list_by_principal("alice", now).await.expect("list");
+    assert!(listed.is_empty(), "{listed:?}");
+
+    let touched = t
+        .store
+        .touch(&record.key, now + Duration::hours(2), now)
+        .await
+        .expect("touch");
+    assert_eq!(touched, TouchOutcome::Missing);
+
+    write_with(&mut t, &record, &wide).await;
+    t.store
+        .delete_by_principal("alice", now)
+        .await
+        .expect("revoke");
+    let after = t.store.load(&record.key, now).await;
+    assert!(!matches!(after, Ok(Some(_))), "{after:?}");
 }
 
 /// What the middleware does for `GET /me` in the demo, with the session

@@ -2,8 +2,9 @@
 //! that an upgrade logs nobody out.
 //!
 //! Fields: `version`, `data` (JSON object), `created`, `expires` and
-//! `deadline` (Unix milliseconds as decimal text), `writer`, and
-//! `principal` and `expiry` (JSON) when the record has them. Only reads
+//! `deadline` (Unix milliseconds as decimal text), and `principal`,
+//! `expiry` (JSON) and `writer` (the last write's token; none before
+//! write tokens came) when the record has them. Only reads
 //! and touches leave such a record a hash; a save or create rewrites it
 //! as a string.
 
@@ -16,7 +17,7 @@ use crate::error::Error;
 
 /// The fields a record is read back from, in the order [`decode`] takes
 /// their values (an `HMGET` reply).
-pub(crate) const FIELDS: [&str; 7] = [
+pub(crate) const FIELDS: [&str; 8] = [
     "version",
     "data",
     "created",
@@ -24,6 +25,7 @@ pub(crate) const FIELDS: [&str; 7] = [
     "deadline",
     "principal",
     "expiry",
+    "writer",
 ];
 
 /// The values of [`FIELDS`] in an `HMGET` reply.
@@ -41,7 +43,13 @@ pub(crate) fn decode(key: StorageKey, values: &[Value; FIELDS.len()]) -> Decoded
     if values.iter().all(|value| matches!(value, Value::Nil)) {
         return Ok(None);
     }
-    let [version, data, created, expires, deadline, principal, expiry] = values;
+    let [version, data, created, expires, deadline, principal, expiry, writer] = values;
+
+    // Only the scripts read the writer, but a wide one would shift every
+    // number after it in the header they build.
+    if let Some(writer) = optional_bytes(writer, "writer")? {
+        unsigned(within_width(writer, "writer")?, "writer")?;
+    }
 
     let data = parse_data(bytes(data, "data")?)?;
     let expiry = optional_bytes(expiry, "expiry")?
@@ -81,7 +89,10 @@ fn bytes<'a>(value: &'a Value, field: &'static str) -> Decoded<&'a [u8]> {
 /// leading `-` for a time, at most 20 characters. `+3` or a 23-digit
 /// `3` would load here as one thing and be written there as another.
 fn digits<'a>(value: &'a Value, field: &'static str) -> Decoded<&'a [u8]> {
-    let text = bytes(value, field)?;
+    within_width(bytes(value, field)?, field)
+}
+
+fn within_width<'a>(text: &'a [u8], field: &'static str) -> Decoded<&'a [u8]> {
     if text.len() > WIDTH {
         return Err(Error::Malformed { field });
     }
@@ -117,6 +128,7 @@ mod tests {
             record.expiry.as_ref().map_or(Value::Nil, |expiry| {
                 text(serde_json::to_string(expiry).expect("json"))
             }),
+            text("12345".to_owned()),
         ])
     }
 
@@ -154,7 +166,7 @@ mod tests {
     fn damaged_fields_are_decode_errors() {
         let record = record();
         let good = as_read(&record);
-        let cases: [(&str, &[u8]); 9] = [
+        let cases: [(&str, &[u8]); 12] = [
             ("version", b"-1"),
             ("version", b"+3"),
             ("version", b"00000000000000000000003"),
@@ -164,6 +176,9 @@ mod tests {
             ("created", b"99999999999999999999"),
             ("data", b"[1, 2]"),
             ("principal", b"\xff\xfe"),
+            ("writer", b"100000000000000000000"),
+            ("writer", b"+1"),
+            ("writer", b""),
         ];
 
         for (field, value) in cases {
@@ -175,8 +190,16 @@ mod tests {
             assert!(error.is_malformed_record(), "{field}: {error}");
         }
 
-        let mut missing = good;
+        let mut missing = good.clone();
         set(&mut missing, "deadline", Value::Nil);
         assert!(decode(record.key, values(&missing)).is_err());
+
+        // Hashes written before write tokens have no writer.
+        let mut no_writer = good;
+        set(&mut no_writer, "writer", Value::Nil);
+        assert_eq!(
+            decode(record.key, values(&no_writer)).ok(),
+            Some(Some(record))
+        );
     }
 }
