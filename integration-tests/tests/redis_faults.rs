@@ -179,3 +179,59 @@ async fn c23_restart_during_requests() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// What `connect` says when the first connection fails: the cause when
+/// there is one, which the connection manager's retries used to hide
+/// behind a timeout, and a timeout when the server never answers.
+#[tokio::test]
+async fn connect_errors_name_their_cause() {
+    let connect_timeout = Duration::from_millis(500);
+    let connect = |url: String| async move {
+        let started = Instant::now();
+        let result = RedisStore::builder()
+            .connect_timeout(connect_timeout)
+            .connect(&url)
+            .await;
+        (result.err(), started.elapsed())
+    };
+    let cause = |error: &store_redis::Error| {
+        std::error::Error::source(error).map_or_else(String::new, ToString::to_string)
+    };
+
+    // Nothing listens on the port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let (error, took) = connect(format!("redis://127.0.0.1:{port}")).await;
+    let error = error.expect("nothing listens");
+    assert!(
+        matches!(error, store_redis::Error::Connect { .. }),
+        "{error:?}"
+    );
+    assert!(cause(&error).contains("refused"), "{}", cause(&error));
+    assert!(took < connect_timeout + Duration::from_secs(2), "{took:?}");
+
+    // A password the server does not take.
+    let node = servers::shared();
+    let wrong = node.url().replacen("redis://", "redis://nobody:wrong@", 1);
+    let (error, _) = connect(wrong).await;
+    let error = error.expect("the login fails");
+    assert!(
+        matches!(error, store_redis::Error::Connect { .. }),
+        "{error:?}"
+    );
+    assert!(!cause(&error).is_empty(), "{error:?}");
+
+    // A port that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    let (error, took) = connect(format!("redis://127.0.0.1:{port}")).await;
+    let error = error.expect("no answer");
+    assert!(
+        matches!(error, store_redis::Error::ConnectTimeout { .. }),
+        "{error:?}"
+    );
+    assert!(took < connect_timeout + Duration::from_secs(2), "{took:?}");
+    drop(silent);
+}

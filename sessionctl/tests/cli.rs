@@ -119,6 +119,13 @@ fn bad_urls_and_unreachable_servers_fail_with_a_message() {
 
     let memory = sessionctl(&["stats", "memory"]);
     assert!(!memory.status.success());
+
+    // The cause, once: not a timeout after the client's retries, and not
+    // the client's text repeated as its own source's.
+    let refused = sessionctl(&["stats", &format!("redis://127.0.0.1:{}", free_port())]);
+    assert!(!refused.status.success());
+    let said = text(&refused);
+    assert_eq!(said.matches("refused").count(), 1, "{said}");
 }
 
 #[tokio::test]

@@ -55,10 +55,12 @@ impl Connection {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeouts.connect))
             .set_response_timeout(Some(timeouts.response));
-        let manager = ConnectionManager::new_with_config(client, config);
+        let manager = ConnectionManager::new_with_config(client.clone(), config);
 
-        let manager = bounded(timeouts.connect, manager).await?;
-        Ok(Self::Node(manager))
+        match bounded(timeouts.connect, manager).await {
+            Err(Error::ConnectTimeout { after }) => Err(why_not(&client, after).await),
+            connected => connected.map(Self::Node),
+        }
     }
 
     /// Connects to a cluster through any of `nodes`.
@@ -103,6 +105,21 @@ async fn bounded<T>(
     match tokio::time::timeout(after, connecting).await {
         Ok(connected) => connected.map_err(|source| Error::Connect { source }),
         Err(_) => Err(Error::ConnectTimeout { after }),
+    }
+}
+
+/// Why a node took longer than `after` to connect: the connection
+/// manager retries a refused connection, or a failed login, until the
+/// timeout, and keeps the cause to itself. One more try, at most a
+/// second, finds it; a server that does not answer at all is a timeout.
+async fn why_not(client: &redis::Client, after: Duration) -> Error {
+    let limit = after.min(Duration::from_secs(1));
+    let config = redis::AsyncConnectionConfig::new().set_connection_timeout(Some(limit));
+    let once = client.get_multiplexed_async_connection_with_config(&config);
+
+    match tokio::time::timeout(limit, once).await {
+        Ok(Err(source)) if !source.is_timeout() => Error::Connect { source },
+        _ => Error::ConnectTimeout { after },
     }
 }
 

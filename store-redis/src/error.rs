@@ -19,7 +19,8 @@ pub enum Error {
         source: redis::RedisError,
     },
 
-    /// The first connection did not succeed within the connect timeout.
+    /// The first connection did not succeed within the connect timeout,
+    /// and one more try got no answer either.
     #[error("redis did not accept a connection within {after:?}")]
     ConnectTimeout {
         /// The configured connect timeout.

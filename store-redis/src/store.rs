@@ -101,9 +101,12 @@ impl RedisStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Connect`] for an invalid URL,
-    /// [`Error::ConnectTimeout`] when no connection came up in time (the
-    /// connection manager retries a refused connection until then),
+    /// [`Error::Connect`] for an invalid URL, and when no connection came
+    /// up in time and one more try says why (refused, a failed login;
+    /// the cause is the error's source: the connection manager retries
+    /// until the connect timeout before giving up),
+    /// [`Error::ConnectTimeout`] when no connection came up in time and
+    /// the server does not answer at all,
     /// [`Error::InvalidClusterUrl`] and [`Error::ClusterDisabled`] for
     /// cluster URLs.
     pub async fn connect(self, url: &str) -> Result<RedisStore, Error> {
