@@ -85,6 +85,9 @@ struct Loaded {
     cycle: bool,
     /// Records to delete when committing.
     doomed: Vec<StorageKey>,
+    /// Records the cookies named that did not decode: left alone, since
+    /// another version may read them, unless the visitor logs out.
+    unreadable: Vec<StorageKey>,
     /// `delete` was called on a live session.
     destroyed: bool,
     /// `commit` ran: later changes would be lost.
@@ -303,7 +306,9 @@ impl Session {
     }
 
     /// Ends the session (the `session.delete()` call): the record is
-    /// deleted and the cookie removed when the response goes out.
+    /// deleted and the cookie removed when the response goes out. So are
+    /// records the cookies named that did not decode, which are otherwise
+    /// left for their TTL.
     ///
     /// Values inserted afterwards start a new session with a new id.
     ///
@@ -316,6 +321,8 @@ impl Session {
         if let Some(base) = loaded.base.take() {
             loaded.doomed.push(base.key);
         }
+        let unreadable = std::mem::take(&mut loaded.unreadable);
+        loaded.doomed.extend(unreadable);
         // Even a dead cookie is removed, so the browser stops sending it.
         loaded.destroyed = loaded.destroyed || !self.inner.candidates.is_empty();
         loaded.id = None;
@@ -728,8 +735,12 @@ impl Session {
     async fn loaded(&self) -> Result<MappedMutexGuard<'_, Option<Loaded>, Loaded>, Error> {
         let mut state = self.inner.state.lock().await;
         if state.is_none() {
-            let (id, base) = self.load_candidates().await?;
-            *state = Some(Loaded::new(id, base));
+            let mut unreadable = Vec::new();
+            let (id, base) = self.load_candidates(&mut unreadable).await?;
+            *state = Some(Loaded {
+                unreadable,
+                ..Loaded::new(id, base)
+            });
         }
 
         let loaded = MutexGuard::map(state, |state| {
@@ -747,8 +758,12 @@ impl Session {
         Ok(state)
     }
 
-    /// The first candidate id that names a live, decodable record.
-    async fn load_candidates(&self) -> Result<(Option<Id>, Option<Record>), Error> {
+    /// The first candidate id that names a live, decodable record; the
+    /// keys of those before it that did not decode go to `unreadable`.
+    async fn load_candidates(
+        &self,
+        unreadable: &mut Vec<StorageKey>,
+    ) -> Result<(Option<Id>, Option<Record>), Error> {
         let now = self.now();
 
         for id in &self.inner.candidates {
@@ -759,11 +774,13 @@ impl Session {
                 // for any damaged record, the visitor starts afresh.
                 Ok(Some(record)) if record.version >= Record::LAST_VERSION => {
                     tracing::warn!("ignoring a stored session at the last version");
+                    unreadable.push(key);
                 }
                 Ok(Some(record)) => return Ok((Some(*id), Some(record))),
                 Ok(None) => {}
                 Err(error) if error.is_decode() => {
                     tracing::warn!(%error, "ignoring a stored session that does not decode");
+                    unreadable.push(key);
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -823,6 +840,7 @@ impl Loaded {
             log: Vec::new(),
             cycle: false,
             doomed: Vec::new(),
+            unreadable: Vec::new(),
             destroyed: false,
             finished: false,
         }

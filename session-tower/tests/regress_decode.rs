@@ -402,3 +402,20 @@ async fn a_conflict_with_a_save_at_the_last_version_ends_the_session() {
     let left = store.load(&record.key, now).await.expect("load");
     assert_eq!(left, Some(theirs), "their record is left as it was");
 }
+
+#[tokio::test]
+async fn a_logout_deletes_the_record_that_did_not_decode() {
+    let store = MigratedStore::default();
+    let app = serve(store.clone()).await;
+    let old = store.add_old();
+
+    // Reads leave it alone: another version may read it.
+    app.get("/get/user", Some(&old)).await;
+    assert!(store.old_text(&id_of(&old).storage_key()).is_some());
+
+    let logout = app.post("/delete", Some(&old)).await;
+
+    assert_eq!(logout.status, 200, "{logout:?}");
+    assert!(logout.removes_cookie(), "{logout:?}");
+    assert!(store.old_text(&id_of(&old).storage_key()).is_none());
+}

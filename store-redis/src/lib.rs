@@ -74,7 +74,8 @@
 //! a record) counts as no live session, so a write removes or replaces
 //! it, while a record whose header reads but whose data is damaged
 //! counts as live until its TTL ends it. The middleware never writes to
-//! such a record, since it never loads it.
+//! such a record, since it never loads it, but a logout with its cookie
+//! deletes it.
 //!
 //! The TTL is counted from the caller's `now`, not from Redis's clock: a
 //! skew between the application's and the server's clocks cannot make a
