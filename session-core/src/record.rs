@@ -34,8 +34,9 @@ pub struct Record {
 
 impl Record {
     /// The highest version a session reaches: a record at it is never
-    /// saved again, and a [`Session`](crate::Session) treats it as no
-    /// session.
+    /// saved again. A [`Session`](crate::Session) treats one it loads as
+    /// no session, and moves one its own save brought there to a new id
+    /// at version 1, as a rotation does.
     ///
     /// `i64::MAX`, so that every store can hold every version (SQL's
     /// `bigint` included). Only a record written by hand gets there: a

@@ -85,9 +85,9 @@ struct Loaded {
     cycle: bool,
     /// Records to delete when committing.
     doomed: Vec<StorageKey>,
-    /// Records the cookies named that did not decode: left alone, since
-    /// another version may read them, unless the visitor logs out.
-    unreadable: Vec<StorageKey>,
+    /// Other records a logged-out visitor's cookies named (see
+    /// `delete`): deleted too, as far as the store allows.
+    strays: Vec<StorageKey>,
     /// `delete` was called on a live session.
     destroyed: bool,
     /// `commit` ran: later changes would be lost.
@@ -306,9 +306,13 @@ impl Session {
     }
 
     /// Ends the session (the `session.delete()` call): the record is
-    /// deleted and the cookie removed when the response goes out. So are
-    /// records the cookies named that did not decode, which are otherwise
-    /// left for their TTL.
+    /// deleted and the cookie removed when the response goes out.
+    ///
+    /// The records of the request's other session cookies are deleted
+    /// too: ones that did not decode, which reads and writes leave alone
+    /// for another version of the app to read, and any the request never
+    /// looked at. A failure to delete one of those is logged, and the
+    /// logout still stands.
     ///
     /// Values inserted afterwards start a new session with a new id.
     ///
@@ -318,11 +322,14 @@ impl Session {
     pub async fn delete(&self) -> Result<(), Error> {
         let mut loaded = self.writable().await?;
 
-        if let Some(base) = loaded.base.take() {
-            loaded.doomed.push(base.key);
+        let live = loaded.base.take().map(|base| base.key);
+        loaded.doomed.extend(live);
+        for id in &self.inner.candidates {
+            let key = id.storage_key();
+            if Some(key) != live && !loaded.strays.contains(&key) {
+                loaded.strays.push(key);
+            }
         }
-        let unreadable = std::mem::take(&mut loaded.unreadable);
-        loaded.doomed.extend(unreadable);
         // Even a dead cookie is removed, so the browser stops sending it.
         loaded.destroyed = loaded.destroyed || !self.inner.candidates.is_empty();
         loaded.id = None;
@@ -432,6 +439,12 @@ impl Session {
         for key in std::mem::take(&mut loaded.doomed) {
             self.call("delete", self.store().delete(&key)).await?;
         }
+        let strays = std::mem::take(&mut loaded.strays);
+        if !strays.is_empty() {
+            // Rare (a logout with more than one cookie, or an unreadable
+            // one): boxed, as below.
+            Box::pin(self.delete_strays(strays)).await;
+        }
 
         // A first visit's create is boxed: inline, its state would make
         // every request's commit future, which is moved around and
@@ -439,6 +452,16 @@ impl Session {
         match (loaded.base.is_some(), loaded.id) {
             (true, Some(id)) => self.commit_existing(loaded, id, now).await,
             _ => Box::pin(self.commit_new(loaded, now)).await,
+        }
+    }
+
+    /// Deletes what a logout's other cookies named; a failure leaves that
+    /// record to its TTL, and the logout stands.
+    async fn delete_strays(&self, strays: Vec<StorageKey>) {
+        for key in strays {
+            if let Err(error) = self.call("delete", self.store().delete(&key)).await {
+                tracing::warn!(%error, "a logout left a record another of its cookies named");
+            }
         }
     }
 
@@ -485,7 +508,10 @@ impl Session {
             return Ok(loaded.vanish());
         };
 
-        if !loaded.cycle {
+        // A record at the last version is never read again (see
+        // `load_candidates`): one that just got there moves to a new id,
+        // at version 1, as a rotation does.
+        if !loaded.cycle && saved.version < Record::LAST_VERSION {
             // The cookie carries the expiry, so it is sent again only
             // when the expiry moved or its policy changed.
             let moved = saved.expires_at != old_expires_at || saved.expiry != old_expiry;
@@ -735,12 +761,8 @@ impl Session {
     async fn loaded(&self) -> Result<MappedMutexGuard<'_, Option<Loaded>, Loaded>, Error> {
         let mut state = self.inner.state.lock().await;
         if state.is_none() {
-            let mut unreadable = Vec::new();
-            let (id, base) = self.load_candidates(&mut unreadable).await?;
-            *state = Some(Loaded {
-                unreadable,
-                ..Loaded::new(id, base)
-            });
+            let (id, base) = self.load_candidates().await?;
+            *state = Some(Loaded::new(id, base));
         }
 
         let loaded = MutexGuard::map(state, |state| {
@@ -758,12 +780,8 @@ impl Session {
         Ok(state)
     }
 
-    /// The first candidate id that names a live, decodable record; the
-    /// keys of those before it that did not decode go to `unreadable`.
-    async fn load_candidates(
-        &self,
-        unreadable: &mut Vec<StorageKey>,
-    ) -> Result<(Option<Id>, Option<Record>), Error> {
+    /// The first candidate id that names a live, decodable record.
+    async fn load_candidates(&self) -> Result<(Option<Id>, Option<Record>), Error> {
         let now = self.now();
 
         for id in &self.inner.candidates {
@@ -774,13 +792,11 @@ impl Session {
                 // for any damaged record, the visitor starts afresh.
                 Ok(Some(record)) if record.version >= Record::LAST_VERSION => {
                     tracing::warn!("ignoring a stored session at the last version");
-                    unreadable.push(key);
                 }
                 Ok(Some(record)) => return Ok((Some(*id), Some(record))),
                 Ok(None) => {}
                 Err(error) if error.is_decode() => {
                     tracing::warn!(%error, "ignoring a stored session that does not decode");
-                    unreadable.push(key);
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -840,7 +856,7 @@ impl Loaded {
             log: Vec::new(),
             cycle: false,
             doomed: Vec::new(),
-            unreadable: Vec::new(),
+            strays: Vec::new(),
             destroyed: false,
             finished: false,
         }
