@@ -270,12 +270,19 @@ async fn a_write_over_an_old_format_record_starts_a_fresh_session() {
     assert!(store.old_text(&id_of(&old).storage_key()).is_some());
 }
 
-#[tokio::test]
-async fn a_live_cookie_beside_an_old_format_one_still_wins() {
+/// A store and app with a live session of alice and an old-format one,
+/// and their cookie pairs.
+async fn live_and_old() -> (MigratedStore, TestApp, String, String) {
     let store = MigratedStore::default();
     let app = serve(store.clone()).await;
     let live = app.start("user", json!("alice")).await;
     let old = store.add_old();
+    (store, app, live, old)
+}
+
+#[tokio::test]
+async fn a_live_cookie_beside_an_old_format_one_still_wins() {
+    let (_store, app, live, old) = live_and_old().await;
 
     for header in [format!("{old}; {live}"), format!("{live}; {old}")] {
         let read = app.get("/get/user", Some(&header)).await;
@@ -423,10 +430,7 @@ async fn a_logout_deletes_the_record_that_did_not_decode() {
 
 #[tokio::test]
 async fn a_logout_deletes_an_unreadable_record_named_after_the_live_one() {
-    let store = MigratedStore::default();
-    let app = serve(store.clone()).await;
-    let live = app.start("user", json!("alice")).await;
-    let old = store.add_old();
+    let (store, app, live, old) = live_and_old().await;
 
     // As a browser sends them when the live cookie has the longer path.
     let logout = app.post("/delete", Some(&format!("{live}; {old}"))).await;
@@ -439,10 +443,7 @@ async fn a_logout_deletes_an_unreadable_record_named_after_the_live_one() {
 
 #[tokio::test]
 async fn a_logout_stands_when_another_cookies_record_cannot_be_deleted() {
-    let store = MigratedStore::default();
-    let app = serve(store.clone()).await;
-    let live = app.start("user", json!("alice")).await;
-    let old = store.add_old();
+    let (store, app, live, old) = live_and_old().await;
     store
         .old_deletes_fail
         .store(true, std::sync::atomic::Ordering::SeqCst);
