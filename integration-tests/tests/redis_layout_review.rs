@@ -864,7 +864,8 @@ async fn times_before_1970(mut t: Target) {
 /// The store holds any version, but a session at the last one (or past
 /// it: a record written by hand) cannot be saved again; a commit over
 /// it once panicked computing the next version. It is no session, and a
-/// write starts a new one.
+/// write starts a new one; a save that would bring a session there moves
+/// it to a new id.
 async fn a_session_at_the_top_versions_starts_afresh(mut t: Target) {
     let now = now();
     let store: Arc<dyn Store> = Arc::new(t.store.clone());
@@ -900,6 +901,30 @@ async fn a_session_at_the_top_versions_starts_afresh(mut t: Target) {
             assert_eq!(left.map(|left| left.version), Some(version));
         }
     }
+
+    // A save that brings a session there moves it to a new id instead.
+    let id = Id::random();
+    let record = Record {
+        key: id.storage_key(),
+        version: Record::LAST_VERSION - 1,
+        ..owned_by("kim", now)
+    };
+    t.store.create(&record, now).await.expect("create");
+    let session = Session::new(Arc::clone(&store), Arc::clone(&config), vec![id]);
+    session
+        .update("visits", |n: Option<u64>| n.unwrap_or(0) + 1)
+        .await
+        .expect("update");
+    let Commit::Set { id: fresh, .. } = session.commit().await.expect("commit") else {
+        panic!("a new cookie");
+    };
+    assert_ne!(fresh, id);
+    assert_eq!(t.store.load(&record.key, now).await.expect("load"), None);
+    let moved = t.store.load(&fresh.storage_key(), now).await.expect("load");
+    let moved = moved.expect("the session, moved");
+    assert_eq!(moved.version, 1);
+    assert_eq!(moved.principal.as_deref(), Some("kim"));
+    assert!(moved.data.contains_key("visits"));
 }
 
 /// Versions at the top of u64 in both layouts; one past it is damage.
