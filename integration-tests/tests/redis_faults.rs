@@ -223,6 +223,29 @@ async fn connect_errors_name_their_cause() {
     );
     assert!(!cause(&error).is_empty(), "{error:?}");
 
+    // A server that wants a password the URL does not give: it takes the
+    // connection, then answers NOAUTH to every command.
+    let guarded = servers::dedicated().await;
+    let mut admin = guarded.connection().await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("s3cret")
+        .query_async(&mut admin)
+        .await
+        .expect("config set");
+    let (error, _) = connect(guarded.url().to_owned()).await;
+    let error = error.expect("no password given");
+    assert!(
+        matches!(error, store_redis::Error::Connect { .. }),
+        "{error:?}"
+    );
+    assert!(cause(&error).contains("NOAUTH"), "{}", cause(&error));
+    let given = guarded.url().replacen("redis://", "redis://:s3cret@", 1);
+    let (error, _) = connect(given).await;
+    assert!(error.is_none(), "{error:?}");
+    guarded.stop().await.expect("stop");
+
     // A port that accepts connections and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = silent.local_addr().expect("address").port();

@@ -57,10 +57,23 @@ impl Connection {
             .set_response_timeout(Some(timeouts.response));
         let manager = ConnectionManager::new_with_config(client.clone(), config);
 
-        match bounded(timeouts.connect, manager).await {
-            Err(Error::ConnectTimeout { after }) => Err(why_not(&client, after).await),
-            connected => connected.map(Self::Node),
+        let mut manager = match bounded(timeouts.connect, manager).await {
+            Err(Error::ConnectTimeout { after }) => return Err(why_not(&client, after).await),
+            connected => connected?,
+        };
+
+        // A server that wants a password still takes the connection, and
+        // then answers NOAUTH to every command: ask once, so that startup
+        // fails instead of every request. Any other answer is for the
+        // requests to meet (an ACL may refuse PING itself).
+        let ping = redis::cmd("PING");
+        let answer = tokio::time::timeout(timeouts.response, ping.query_async::<()>(&mut manager));
+        if let Ok(Err(source)) = answer.await {
+            if is_login_refused(&source) {
+                return Err(Error::Connect { source });
+            }
         }
+        Ok(Self::Node(manager))
     }
 
     /// Connects to a cluster through any of `nodes`.
@@ -106,6 +119,12 @@ async fn bounded<T>(
         Ok(connected) => connected.map_err(|source| Error::Connect { source }),
         Err(_) => Err(Error::ConnectTimeout { after }),
     }
+}
+
+/// Whether the server refused the connection's login, or wants one.
+fn is_login_refused(error: &redis::RedisError) -> bool {
+    error.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(error.code(), Some("NOAUTH" | "WRONGPASS"))
 }
 
 /// Why a node took longer than `after` to connect: the connection

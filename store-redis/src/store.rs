@@ -101,10 +101,12 @@ impl RedisStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Connect`] for an invalid URL, and when no connection came
-    /// up in time and one more try says why (refused, a failed login;
-    /// the cause is the error's source: the connection manager retries
-    /// until the connect timeout before giving up),
+    /// [`Error::Connect`] for an invalid URL, when the server wants a
+    /// password the URL does not give (its `PING` answers `NOAUTH`), and
+    /// when no connection came up in time and one more try says why
+    /// (refused, a failed login; the cause is the error's source: the
+    /// connection manager retries until the connect timeout before
+    /// giving up),
     /// [`Error::ConnectTimeout`] when no connection came up in time and
     /// the server does not answer at all,
     /// [`Error::InvalidClusterUrl`] and [`Error::ClusterDisabled`] for
