@@ -85,8 +85,9 @@ struct Loaded {
     cycle: bool,
     /// Records to delete when committing.
     doomed: Vec<StorageKey>,
-    /// Other records a logged-out visitor's cookies named (see
-    /// `delete`): deleted too, as far as the store allows.
+    /// Records the cookies named that this request did not take up: ones
+    /// that did not decode, and any after the live one, never read. A
+    /// logout deletes them too, as far as the store allows.
     strays: Vec<StorageKey>,
     /// `delete` was called on a live session.
     destroyed: bool,
@@ -322,13 +323,8 @@ impl Session {
     pub async fn delete(&self) -> Result<(), Error> {
         let mut loaded = self.writable().await?;
 
-        let live = loaded.base.take().map(|base| base.key);
-        loaded.doomed.extend(live);
-        for id in &self.inner.candidates {
-            let key = id.storage_key();
-            if Some(key) != live && !loaded.strays.contains(&key) {
-                loaded.strays.push(key);
-            }
+        if let Some(base) = loaded.base.take() {
+            loaded.doomed.push(base.key);
         }
         // Even a dead cookie is removed, so the browser stops sending it.
         loaded.destroyed = loaded.destroyed || !self.inner.candidates.is_empty();
@@ -440,7 +436,7 @@ impl Session {
             self.call("delete", self.store().delete(&key)).await?;
         }
         let strays = std::mem::take(&mut loaded.strays);
-        if !strays.is_empty() {
+        if loaded.destroyed && !strays.is_empty() {
             // Rare (a logout with more than one cookie, or an unreadable
             // one): boxed, as below.
             Box::pin(self.delete_strays(strays)).await;
@@ -761,8 +757,12 @@ impl Session {
     async fn loaded(&self) -> Result<MappedMutexGuard<'_, Option<Loaded>, Loaded>, Error> {
         let mut state = self.inner.state.lock().await;
         if state.is_none() {
-            let (id, base) = self.load_candidates().await?;
-            *state = Some(Loaded::new(id, base));
+            let mut strays = Vec::new();
+            let (id, base) = self.load_candidates(&mut strays).await?;
+            *state = Some(Loaded {
+                strays,
+                ..Loaded::new(id, base)
+            });
         }
 
         let loaded = MutexGuard::map(state, |state| {
@@ -780,11 +780,15 @@ impl Session {
         Ok(state)
     }
 
-    /// The first candidate id that names a live, decodable record.
-    async fn load_candidates(&self) -> Result<(Option<Id>, Option<Record>), Error> {
+    /// The first candidate id that names a live, decodable record; what
+    /// the others may hold goes to `strays` (see [`Loaded::strays`]).
+    async fn load_candidates(
+        &self,
+        strays: &mut Vec<StorageKey>,
+    ) -> Result<(Option<Id>, Option<Record>), Error> {
         let now = self.now();
 
-        for id in &self.inner.candidates {
+        for (at, id) in self.inner.candidates.iter().enumerate() {
             let key = id.storage_key();
             let loaded = self.call("load", self.store().load(&key, now)).await;
             match loaded {
@@ -792,11 +796,17 @@ impl Session {
                 // for any damaged record, the visitor starts afresh.
                 Ok(Some(record)) if record.version >= Record::LAST_VERSION => {
                     tracing::warn!("ignoring a stored session at the last version");
+                    strays.push(key);
                 }
-                Ok(Some(record)) => return Ok((Some(*id), Some(record))),
+                Ok(Some(record)) => {
+                    let unread = self.inner.candidates[at + 1..].iter();
+                    strays.extend(unread.map(Id::storage_key));
+                    return Ok((Some(*id), Some(record)));
+                }
                 Ok(None) => {}
                 Err(error) if error.is_decode() => {
                     tracing::warn!(%error, "ignoring a stored session that does not decode");
+                    strays.push(key);
                 }
                 Err(error) => return Err(error.into()),
             }
