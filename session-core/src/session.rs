@@ -95,6 +95,22 @@ struct Loaded {
     finished: bool,
 }
 
+/// What loading the candidates found: the live one, with its place in
+/// the list, and a bit for each of the first 64 that did not decode.
+struct Found {
+    live: Option<(usize, Record)>,
+    unreadable: u64,
+}
+
+/// The bit of the candidate at `at` in [`Found::unreadable`]; none past
+/// the 64th (four is the default limit of candidates).
+fn bit(at: usize) -> u64 {
+    u32::try_from(at)
+        .ok()
+        .and_then(|at| 1_u64.checked_shl(at))
+        .unwrap_or(0)
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -435,10 +451,10 @@ impl Session {
         for key in std::mem::take(&mut loaded.doomed) {
             self.call("delete", self.store().delete(&key)).await?;
         }
-        let strays = std::mem::take(&mut loaded.strays);
-        if loaded.destroyed && !strays.is_empty() {
+        if loaded.destroyed && !loaded.strays.is_empty() {
             // Rare (a logout with more than one cookie, or an unreadable
             // one): boxed, as below.
+            let strays = std::mem::take(&mut loaded.strays);
             Box::pin(self.delete_strays(strays)).await;
         }
 
@@ -757,12 +773,8 @@ impl Session {
     async fn loaded(&self) -> Result<MappedMutexGuard<'_, Option<Loaded>, Loaded>, Error> {
         let mut state = self.inner.state.lock().await;
         if state.is_none() {
-            let mut strays = Vec::new();
-            let (id, base) = self.load_candidates(&mut strays).await?;
-            *state = Some(Loaded {
-                strays,
-                ..Loaded::new(id, base)
-            });
+            let found = self.load_candidates().await?;
+            *state = Some(self.loaded_from(found));
         }
 
         let loaded = MutexGuard::map(state, |state| {
@@ -780,13 +792,13 @@ impl Session {
         Ok(state)
     }
 
-    /// The first candidate id that names a live, decodable record; what
-    /// the others may hold goes to `strays` (see [`Loaded::strays`]).
-    async fn load_candidates(
-        &self,
-        strays: &mut Vec<StorageKey>,
-    ) -> Result<(Option<Id>, Option<Record>), Error> {
+    /// The first candidate that names a live, decodable record, and
+    /// which of those before it did not decode.
+    async fn load_candidates(&self) -> Result<Found, Error> {
         let now = self.now();
+        // A bit per candidate, not a list: this future's state is part of
+        // every first `get` or `insert`, and the bits are what it needs.
+        let mut unreadable = 0_u64;
 
         for (at, id) in self.inner.candidates.iter().enumerate() {
             let key = id.storage_key();
@@ -796,22 +808,51 @@ impl Session {
                 // for any damaged record, the visitor starts afresh.
                 Ok(Some(record)) if record.version >= Record::LAST_VERSION => {
                     tracing::warn!("ignoring a stored session at the last version");
-                    strays.push(key);
+                    unreadable |= bit(at);
                 }
                 Ok(Some(record)) => {
-                    let unread = self.inner.candidates[at + 1..].iter();
-                    strays.extend(unread.map(Id::storage_key));
-                    return Ok((Some(*id), Some(record)));
+                    return Ok(Found {
+                        live: Some((at, record)),
+                        unreadable,
+                    })
                 }
                 Ok(None) => {}
                 Err(error) if error.is_decode() => {
                     tracing::warn!(%error, "ignoring a stored session that does not decode");
-                    strays.push(key);
+                    unreadable |= bit(at);
                 }
                 Err(error) => return Err(error.into()),
             }
         }
-        Ok((None, None))
+        Ok(Found {
+            live: None,
+            unreadable,
+        })
+    }
+
+    /// The state `found` starts a request with. Its strays are the
+    /// candidates that did not decode and any after the live one.
+    fn loaded_from(&self, found: Found) -> Loaded {
+        let candidates = &self.inner.candidates;
+        let unread_from = found
+            .live
+            .as_ref()
+            .map_or(candidates.len(), |(at, _)| at + 1);
+        let strays = candidates
+            .iter()
+            .enumerate()
+            .filter(|&(at, _)| at >= unread_from || found.unreadable & bit(at) != 0)
+            .map(|(_, id)| id.storage_key())
+            .collect();
+
+        let (id, base) = match found.live {
+            Some((at, record)) => (Some(candidates[at]), Some(record)),
+            None => (None, None),
+        };
+        Loaded {
+            strays,
+            ..Loaded::new(id, base)
+        }
     }
 
     /// Runs one store call under the configured timeout, logging its
