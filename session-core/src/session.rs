@@ -85,10 +85,14 @@ struct Loaded {
     cycle: bool,
     /// Records to delete when committing.
     doomed: Vec<StorageKey>,
-    /// Records the cookies named that this request did not take up: ones
-    /// that did not decode, and any after the live one, never read. A
-    /// logout deletes them too, as far as the store allows.
+    /// Records the cookies named that did not decode (or stand at the
+    /// last version). A logout deletes them too, as far as the store
+    /// allows.
     strays: Vec<StorageKey>,
+    /// Records the cookies after the live one named, never read: another
+    /// cookie path's session may be live there. A logout reads them and
+    /// deletes only those that do not decode.
+    unread: Vec<StorageKey>,
     /// `delete` was called on a live session.
     destroyed: bool,
     /// `commit` ran: later changes would be lost.
@@ -325,11 +329,12 @@ impl Session {
     /// Ends the session (the `session.delete()` call): the record is
     /// deleted and the cookie removed when the response goes out.
     ///
-    /// The records of the request's other session cookies are deleted
-    /// too: ones that did not decode, which reads and writes leave alone
-    /// for another version of the app to read, and any the request never
-    /// looked at. A failure to delete one of those is logged, and the
-    /// logout still stands.
+    /// The records of the request's other session cookies that no
+    /// session can use are deleted too: ones that do not decode, which
+    /// reads and writes leave alone for another version of the app to
+    /// read. A live session another cookie names (one of another cookie
+    /// path, say) stays. A failure to delete one of those is logged, and
+    /// the logout still stands.
     ///
     /// Values inserted afterwards start a new session with a new id.
     ///
@@ -451,11 +456,12 @@ impl Session {
         for key in std::mem::take(&mut loaded.doomed) {
             self.call("delete", self.store().delete(&key)).await?;
         }
-        if loaded.destroyed && !loaded.strays.is_empty() {
+        if loaded.destroyed && !(loaded.strays.is_empty() && loaded.unread.is_empty()) {
             // Rare (a logout with more than one cookie, or an unreadable
             // one): boxed, as below.
             let strays = std::mem::take(&mut loaded.strays);
-            Box::pin(self.delete_strays(strays)).await;
+            let unread = std::mem::take(&mut loaded.unread);
+            Box::pin(self.delete_strays(strays, unread, now)).await;
         }
 
         // A first visit's create is boxed: inline, its state would make
@@ -467,9 +473,28 @@ impl Session {
         }
     }
 
-    /// Deletes what a logout's other cookies named; a failure leaves that
-    /// record to its TTL, and the logout stands.
-    async fn delete_strays(&self, strays: Vec<StorageKey>) {
+    /// Deletes what a logout's other cookies named that no session can
+    /// use: `strays`, and those of `unread` that do not decode. A live
+    /// one stays: its cookie (another path's, say) is not the one the
+    /// logout removes. A failure leaves that record to its TTL, and the
+    /// logout stands.
+    async fn delete_strays(
+        &self,
+        mut strays: Vec<StorageKey>,
+        unread: Vec<StorageKey>,
+        now: OffsetDateTime,
+    ) {
+        for key in unread {
+            match self.call("load", self.store().load(&key, now)).await {
+                Ok(Some(record)) if record.version < Record::LAST_VERSION => {}
+                Ok(None) => {}
+                Ok(Some(_)) => strays.push(key),
+                Err(error) if error.is_decode() => strays.push(key),
+                Err(error) => {
+                    tracing::warn!(%error, "a logout left a record another of its cookies named");
+                }
+            }
+        }
         for key in strays {
             if let Err(error) = self.call("delete", self.store().delete(&key)).await {
                 tracing::warn!(%error, "a logout left a record another of its cookies named");
@@ -831,7 +856,8 @@ impl Session {
     }
 
     /// The state `found` starts a request with. Its strays are the
-    /// candidates that did not decode and any after the live one.
+    /// candidates that did not decode; those after the live one are
+    /// unread.
     fn loaded_from(&self, found: Found) -> Loaded {
         let candidates = &self.inner.candidates;
         let unread_from = found
@@ -841,8 +867,14 @@ impl Session {
         let strays = candidates
             .iter()
             .enumerate()
-            .filter(|&(at, _)| at >= unread_from || found.unreadable & bit(at) != 0)
+            .filter(|&(at, _)| at < unread_from && found.unreadable & bit(at) != 0)
             .map(|(_, id)| id.storage_key())
+            .collect();
+        let unread = candidates
+            .get(unread_from..)
+            .unwrap_or_default()
+            .iter()
+            .map(Id::storage_key)
             .collect();
 
         let (id, base) = match found.live {
@@ -851,6 +883,7 @@ impl Session {
         };
         Loaded {
             strays,
+            unread,
             ..Loaded::new(id, base)
         }
     }
@@ -908,6 +941,7 @@ impl Loaded {
             cycle: false,
             doomed: Vec::new(),
             strays: Vec::new(),
+            unread: Vec::new(),
             destroyed: false,
             finished: false,
         }
