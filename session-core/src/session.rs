@@ -100,14 +100,20 @@ struct Loaded {
 }
 
 /// What loading the candidates found: the live one, with its place in
-/// the list, and a bit for each of the first 64 that did not decode.
+/// the list, and a bit for each of the first [`TRACKED`] that did not
+/// decode.
 struct Found {
     live: Option<(usize, Record)>,
     unreadable: u64,
 }
 
-/// The bit of the candidate at `at` in [`Found::unreadable`]; none past
-/// the 64th (four is the default limit of candidates).
+/// How many candidates [`Found::unreadable`] has a bit for. Four is the
+/// default limit of candidates; a logout reads those past this number
+/// again, as it reads the ones after the live candidate.
+const TRACKED: usize = u64::BITS as usize;
+
+/// The bit of the candidate at `at` in [`Found::unreadable`]; none from
+/// [`TRACKED`] on.
 fn bit(at: usize) -> u64 {
     u32::try_from(at)
         .ok()
@@ -857,25 +863,22 @@ impl Session {
 
     /// The state `found` starts a request with. Its strays are the
     /// candidates that did not decode; those after the live one are
-    /// unread.
+    /// unread, and so are those before it past [`TRACKED`], whose
+    /// outcome was not kept.
     fn loaded_from(&self, found: Found) -> Loaded {
         let candidates = &self.inner.candidates;
-        let unread_from = found
-            .live
-            .as_ref()
-            .map_or(candidates.len(), |(at, _)| at + 1);
-        let strays = candidates
-            .iter()
-            .enumerate()
-            .filter(|&(at, _)| at < unread_from && found.unreadable & bit(at) != 0)
-            .map(|(_, id)| id.storage_key())
-            .collect();
-        let unread = candidates
-            .get(unread_from..)
-            .unwrap_or_default()
-            .iter()
-            .map(Id::storage_key)
-            .collect();
+        let live_at = found.live.as_ref().map(|(at, _)| *at);
+        let unread_from = live_at.map_or(candidates.len(), |at| at + 1);
+
+        let mut strays = Vec::new();
+        let mut unread = Vec::new();
+        for (at, id) in candidates.iter().enumerate() {
+            if at >= unread_from || (at >= TRACKED && Some(at) != live_at) {
+                unread.push(id.storage_key());
+            } else if found.unreadable & bit(at) != 0 {
+                strays.push(id.storage_key());
+            }
+        }
 
         let (id, base) = match found.live {
             Some((at, record)) => (Some(candidates[at]), Some(record)),

@@ -482,6 +482,36 @@ async fn a_logout_deletes_an_unreadable_record_named_after_the_live_one() {
 }
 
 #[tokio::test]
+async fn a_logout_deletes_an_unreadable_record_past_the_64th_cookie() {
+    let store = MigratedStore::default();
+    let now = OffsetDateTime::now_utc();
+    let (live, _) = stored_at(&store.live, 1, now).await;
+    let old = id_of(&store.add_old());
+
+    // Loading keeps a bit per candidate for the first 64 only; the
+    // unreadable one comes after 65 that name nothing, then the live one.
+    let mut candidates: Vec<Id> = (0..65).map(|_| Id::random()).collect();
+    candidates.extend([old, live]);
+    let config = Arc::new(session_core::SessionConfig::default());
+    let session = session_core::Session::new(Arc::new(store.clone()), config, candidates);
+
+    let user: Option<String> = session.get("user").await.expect("get");
+    assert_eq!(user.as_deref(), Some("alice"));
+    session.delete().await.expect("delete");
+    session.commit().await.expect("commit");
+
+    assert!(store.old_text(&old.storage_key()).is_none());
+    assert_eq!(
+        store
+            .live
+            .load(&live.storage_key(), now)
+            .await
+            .expect("load"),
+        None
+    );
+}
+
+#[tokio::test]
 async fn a_logout_stands_when_another_cookies_record_cannot_be_deleted() {
     let (store, app, live, old) = live_and_old().await;
     store

@@ -80,9 +80,10 @@ async fn main() -> ExitCode {
             let mut said = error.to_string();
             let mut source = error.source();
             while let Some(cause) = source {
-                // Some client errors repeat their source's text as theirs.
+                // Some client errors repeat their source's text as theirs,
+                // whole or as their ending.
                 let text = cause.to_string();
-                if text != said {
+                if !said.ends_with(&text) {
                     eprintln!("  caused by: {text}");
                 }
                 said = text;

@@ -116,6 +116,9 @@ fn bad_urls_and_unreachable_servers_fail_with_a_message() {
         "{}",
         text(&missing)
     );
+    // SQLite's client ends its own text with its source's: said once.
+    let said = text(&missing);
+    assert_eq!(said.matches("unable to open").count(), 1, "{said}");
 
     let memory = sessionctl(&["stats", "memory"]);
     assert!(!memory.status.success());

@@ -20,7 +20,8 @@ pub enum Error {
     },
 
     /// The first connection did not succeed within the connect timeout,
-    /// and one more try got no answer either.
+    /// and one more try named no other cause: it got no answer either,
+    /// or it connected, the server having been slow the first time.
     #[error("redis did not accept a connection within {after:?}")]
     ConnectTimeout {
         /// The configured connect timeout.
