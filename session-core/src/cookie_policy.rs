@@ -371,6 +371,13 @@ impl CookiePolicyBuilder {
     }
 
     /// Sets the path (default `/`).
+    ///
+    /// Two layers on nested paths (`/` and `/admin`) should also use two
+    /// cookie names. A browser sends both cookies to the inner path
+    /// without saying which path each came from. When they share a name,
+    /// the first one that names a live session is used. So once the
+    /// inner path's own session has ended, its requests act on the outer
+    /// path's session, and a logout there ends that session too.
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.policy.path = path.into();
         self
@@ -421,7 +428,9 @@ impl CookiePolicyBuilder {
         self
     }
 
-    /// How many same-name cookies of one request are tried (default 4).
+    /// How many same-name cookies of one request are tried, in the order
+    /// the request sends them, the first that names a live session being
+    /// used (default 4).
     pub fn max_candidates(mut self, max: usize) -> Self {
         self.policy.max_candidates = max.max(1);
         self

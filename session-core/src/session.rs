@@ -339,8 +339,8 @@ impl Session {
     /// session can use are deleted too: ones that do not decode, which
     /// reads and writes leave alone for another version of the app to
     /// read. A live session another cookie names (one of another cookie
-    /// path, say) stays. A failure to delete one of those is logged, and
-    /// the logout still stands.
+    /// path, say) stays. A store failure during that cleanup is logged,
+    /// ends the cleanup, and the logout still stands.
     ///
     /// Values inserted afterwards start a new session with a new id.
     ///
@@ -482,28 +482,34 @@ impl Session {
     /// Deletes what a logout's other cookies named that no session can
     /// use: `strays`, and those of `unread` that do not decode. A live
     /// one stays: its cookie (another path's, say) is not the one the
-    /// logout removes. A failure leaves that record to its TTL, and the
-    /// logout stands.
+    /// logout removes.
+    ///
+    /// The first store failure ends the cleanup: the rest is left to its
+    /// TTL, and a store that went down costs the logout one more timeout,
+    /// not one per cookie. The logout stands either way.
     async fn delete_strays(
         &self,
         mut strays: Vec<StorageKey>,
         unread: Vec<StorageKey>,
         now: OffsetDateTime,
     ) {
+        let left = |error: StoreError| {
+            tracing::warn!(%error, "a logout left records its other cookies named");
+        };
+
         for key in unread {
             match self.call("load", self.store().load(&key, now)).await {
                 Ok(Some(record)) if record.version < Record::LAST_VERSION => {}
                 Ok(None) => {}
                 Ok(Some(_)) => strays.push(key),
                 Err(error) if error.is_decode() => strays.push(key),
-                Err(error) => {
-                    tracing::warn!(%error, "a logout left a record another of its cookies named");
-                }
+                Err(error) => return left(error),
             }
         }
+
         for key in strays {
             if let Err(error) = self.call("delete", self.store().delete(&key)).await {
-                tracing::warn!(%error, "a logout left a record another of its cookies named");
+                return left(error);
             }
         }
     }

@@ -40,6 +40,8 @@ struct MigratedStore {
     old: Arc<Mutex<HashMap<StorageKey, String>>>,
     /// Deleting an old-format record fails, as a store that is down would.
     old_deletes_fail: Arc<std::sync::atomic::AtomicBool>,
+    /// How many deletes of old-format records failed.
+    old_deletes_failed: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl MigratedStore {
@@ -107,6 +109,8 @@ impl Store for MigratedStore {
             .old_deletes_fail
             .load(std::sync::atomic::Ordering::SeqCst);
         if fail && self.old_text(key).is_some() {
+            self.old_deletes_failed
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let down = std::io::Error::other("the store is down");
             return Err(StoreError::backend("delete", down));
         }
@@ -524,6 +528,24 @@ async fn a_logout_stands_when_another_cookies_record_cannot_be_deleted() {
     assert!(logout.removes_cookie(), "{logout:?}");
     assert!(common::stored(&store.live, &live).await.is_none());
     assert!(store.old_text(&id_of(&old).storage_key()).is_some());
+}
+
+#[tokio::test]
+async fn a_logout_stops_its_cleanup_at_the_first_store_failure() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (store, app, live, old) = live_and_old().await;
+    let others = [store.add_old(), store.add_old()];
+    store.old_deletes_fail.store(true, SeqCst);
+
+    // Three unreadable records before the live one: with the store down,
+    // each would wait out a timeout of its own.
+    let cookies = format!("{old}; {}; {}; {live}", others[0], others[1]);
+    let logout = app.post("/delete", Some(&cookies)).await;
+
+    assert_eq!(logout.status, 200, "{logout:?}");
+    assert!(logout.removes_cookie(), "{logout:?}");
+    assert!(common::stored(&store.live, &live).await.is_none());
+    assert_eq!(store.old_deletes_failed.load(SeqCst), 1);
 }
 
 /// The middleware over a plain memory store.
