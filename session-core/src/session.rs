@@ -85,34 +85,37 @@ struct Loaded {
     cycle: bool,
     /// Records to delete when committing.
     doomed: Vec<StorageKey>,
-    /// Records the cookies named that did not decode (or stand at the
-    /// last version). A logout deletes them too, as far as the store
-    /// allows.
-    strays: Vec<StorageKey>,
-    /// Records the cookies after the live one named, never read: another
-    /// cookie path's session may be live there. A logout reads them and
-    /// deletes only those that do not decode.
-    unread: Vec<StorageKey>,
+    /// What loading found of the request's cookies, for a logout to
+    /// clean up after the others; taken when it does.
+    others: Option<Others>,
     /// `delete` was called on a live session.
     destroyed: bool,
     /// `commit` ran: later changes would be lost.
     finished: bool,
 }
 
-/// What loading the candidates found: the live one, with its place in
-/// the list, and a bit for each of the first [`TRACKED`] that did not
-/// decode.
+/// What loading the candidates found: the live record, if any, and
+/// what a logout needs of the rest.
 struct Found {
-    live: Option<(usize, Record)>,
+    live: Option<Record>,
+    others: Others,
+}
+
+/// Which candidate loading found live, and a bit for each of the first
+/// [`TRACKED`] that did not decode: all a logout needs to work out what
+/// the request's other cookies left behind.
+#[derive(Clone, Copy)]
+struct Others {
+    live_at: Option<usize>,
     unreadable: u64,
 }
 
-/// How many candidates [`Found::unreadable`] has a bit for. Four is the
+/// How many candidates [`Others::unreadable`] has a bit for. Four is the
 /// default limit of candidates; a logout reads those past this number
 /// again, as it reads the ones after the live candidate.
 const TRACKED: usize = u64::BITS as usize;
 
-/// The bit of the candidate at `at` in [`Found::unreadable`]; none from
+/// The bit of the candidate at `at` in [`Others::unreadable`]; none from
 /// [`TRACKED`] on.
 fn bit(at: usize) -> u64 {
     u32::try_from(at)
@@ -462,11 +465,10 @@ impl Session {
         for key in std::mem::take(&mut loaded.doomed) {
             self.call("delete", self.store().delete(&key)).await?;
         }
-        if loaded.destroyed && !(loaded.strays.is_empty() && loaded.unread.is_empty()) {
+        let others = loaded.others.take().filter(|_| loaded.destroyed);
+        if let Some((strays, unread)) = others.and_then(|others| self.left_by(others)) {
             // Rare (a logout with more than one cookie, or an unreadable
             // one): boxed, as below.
-            let strays = std::mem::take(&mut loaded.strays);
-            let unread = std::mem::take(&mut loaded.unread);
             Box::pin(self.delete_strays(strays, unread, now)).await;
         }
 
@@ -849,8 +851,11 @@ impl Session {
                 }
                 Ok(Some(record)) => {
                     return Ok(Found {
-                        live: Some((at, record)),
-                        unreadable,
+                        live: Some(record),
+                        others: Others {
+                            live_at: Some(at),
+                            unreadable,
+                        },
                     })
                 }
                 Ok(None) => {}
@@ -863,38 +868,40 @@ impl Session {
         }
         Ok(Found {
             live: None,
-            unreadable,
+            others: Others {
+                live_at: None,
+                unreadable,
+            },
         })
     }
 
-    /// The state `found` starts a request with. Its strays are the
-    /// candidates that did not decode; those after the live one are
-    /// unread, and so are those before it past [`TRACKED`], whose
-    /// outcome was not kept.
+    /// The state `found` starts a request with.
     fn loaded_from(&self, found: Found) -> Loaded {
-        let candidates = &self.inner.candidates;
-        let live_at = found.live.as_ref().map(|(at, _)| *at);
-        let unread_from = live_at.map_or(candidates.len(), |at| at + 1);
+        let id = found.others.live_at.map(|at| self.inner.candidates[at]);
+        Loaded {
+            others: Some(found.others),
+            ..Loaded::new(id, found.live)
+        }
+    }
+
+    /// What a logout cleans up after the request's other cookies, if
+    /// anything: the records that did not decode (strays), and those
+    /// never read (unread), after the live one, or before it past
+    /// [`TRACKED`], whose outcome was not kept.
+    fn left_by(&self, others: Others) -> Option<(Vec<StorageKey>, Vec<StorageKey>)> {
+        let live_at = others.live_at;
+        let unread_from = live_at.map_or(self.inner.candidates.len(), |at| at + 1);
 
         let mut strays = Vec::new();
         let mut unread = Vec::new();
-        for (at, id) in candidates.iter().enumerate() {
+        for (at, id) in self.inner.candidates.iter().enumerate() {
             if at >= unread_from || (at >= TRACKED && Some(at) != live_at) {
                 unread.push(id.storage_key());
-            } else if found.unreadable & bit(at) != 0 {
+            } else if others.unreadable & bit(at) != 0 {
                 strays.push(id.storage_key());
             }
         }
-
-        let (id, base) = match found.live {
-            Some((at, record)) => (Some(candidates[at]), Some(record)),
-            None => (None, None),
-        };
-        Loaded {
-            strays,
-            unread,
-            ..Loaded::new(id, base)
-        }
+        (!(strays.is_empty() && unread.is_empty())).then_some((strays, unread))
     }
 
     /// Runs one store call under the configured timeout, logging its
@@ -949,8 +956,7 @@ impl Loaded {
             log: Vec::new(),
             cycle: false,
             doomed: Vec::new(),
-            strays: Vec::new(),
-            unread: Vec::new(),
+            others: None,
             destroyed: false,
             finished: false,
         }
